@@ -1,0 +1,305 @@
+//! The wire types of the REST API under `/v1`, shared by the controller and the CLI.
+//!
+//! Requests carry plain strings; the controller parses them into domain types and
+//! answers a bad one with a 400 that names the field. Times are RFC 3339 strings in UTC.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// A stable code: `not_found`, `already_exists`, `invalid_request`,
+    /// `unauthenticated`, `forbidden`, `conflict`, `payload_too_large`, `unavailable`,
+    /// `internal`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// What to do about it, when there is something to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// `POST /v1/auth/register` and `POST /v1/auth/login`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Credentials {
+    /// The user's name.
+    pub username: String,
+    /// The user's password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    /// Login name.
+    pub username: String,
+    /// Whether the user administers the platform.
+    pub admin: bool,
+    /// A disabled user can neither sign in nor use tokens.
+    pub disabled: bool,
+    /// When the user registered.
+    pub created_at: String,
+}
+
+/// The answer to a login: a short-lived bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Session {
+    /// A JWT to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// When the token stops working.
+    pub expires_at: String,
+    /// Who signed in.
+    pub user: User,
+}
+
+/// `PATCH /v1/users/{username}` (admins only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserUpdate {
+    /// Make the user an admin, or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// Disable the user, or enable them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// `POST /v1/tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenCreate {
+    /// What the token is for, e.g. `ci`.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// An API token as listed: never the secret itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Token {
+    /// Identifies the token for `DELETE /v1/tokens/{id}`.
+    pub id: i64,
+    /// What the token is for.
+    pub description: String,
+    /// The first characters of the token, to recognise it.
+    pub prefix: String,
+    /// When it was made.
+    pub created_at: String,
+}
+
+/// A token just made: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenCreated {
+    /// The token as listed.
+    #[serde(flatten)]
+    pub token: Token,
+    /// The secret, `paas_...`; send it as a bearer token or a git password.
+    pub secret: String,
+}
+
+/// `POST /v1/apps`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AppCreate {
+    /// The app's name.
+    pub name: String,
+}
+
+/// An app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct App {
+    /// The app's name.
+    pub name: String,
+    /// Who created it.
+    pub owner: String,
+    /// Where it answers: `http://<app>.<domain>`.
+    pub url: String,
+    /// The current release's number.
+    pub release: u32,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// An app with everything `apps:info` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AppInfo {
+    /// The app.
+    #[serde(flatten)]
+    pub app: App,
+    /// The git URL to push to.
+    pub git_url: String,
+    /// Owner and collaborators.
+    pub collaborators: Vec<Collaborator>,
+    /// Default and custom domains.
+    pub domains: Vec<Domain>,
+    /// Process quantities.
+    pub formation: Vec<ProcessFormation>,
+}
+
+/// `PATCH /v1/apps/{app}/config`: `null` unsets a key. All keys change in one release.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConfigUpdate {
+    /// Keys to set (a string) or unset (`null`).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Option<String>>))]
+    pub values: BTreeMap<String, Option<String>>,
+}
+
+/// An app's config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Config {
+    /// The release this config belongs to.
+    pub release: u32,
+    /// The config vars.
+    pub values: BTreeMap<String, String>,
+}
+
+/// A release of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Release {
+    /// `N` of `vN`.
+    pub version: u32,
+    /// What changed, e.g. `Set A, B config vars`.
+    pub summary: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+    /// The image of the release's build, if it has one.
+    pub image: Option<String>,
+    /// Whether this is the release that runs now.
+    pub current: bool,
+}
+
+/// A release with its config, as `releases:info` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ReleaseInfo {
+    /// The release.
+    #[serde(flatten)]
+    pub release: Release,
+    /// The config vars of the release.
+    pub config: BTreeMap<String, String>,
+}
+
+/// `POST /v1/apps/{app}/rollback`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RollbackRequest {
+    /// The release to go back to; without it, the one before the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+/// The quantity of one process type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProcessFormation {
+    /// The process type, e.g. `web`.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// How many processes of it should run.
+    pub quantity: u32,
+}
+
+/// `PATCH /v1/apps/{app}/formation`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FormationUpdate {
+    /// The types to change; the others keep their quantity.
+    pub updates: Vec<ProcessFormation>,
+}
+
+/// A host name an app answers on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Domain {
+    /// The host name.
+    pub hostname: String,
+    /// `default` for `<app>.<domain>`, `custom` for one added by a user.
+    pub kind: String,
+    /// When it was added (the app's creation for the default one).
+    pub created_at: String,
+}
+
+/// `POST /v1/apps/{app}/domains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DomainCreate {
+    /// The host name to add.
+    pub hostname: String,
+}
+
+/// Someone who may act on an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Collaborator {
+    /// Their username.
+    pub username: String,
+    /// `owner` or `collaborator`.
+    pub role: String,
+}
+
+/// `POST /v1/apps/{app}/collaborators`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CollaboratorAdd {
+    /// The user to add.
+    pub username: String,
+}
+
+/// An audit event: one for every change anyone made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Event {
+    /// Increasing identifier.
+    pub id: i64,
+    /// Who acted.
+    pub actor: String,
+    /// What they did, e.g. `config.set`.
+    pub action: String,
+    /// The app, when the action was on one.
+    pub app: Option<String>,
+    /// Details, e.g. the keys that changed (never their values).
+    pub detail: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// `GET /v1/platform`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Platform {
+    /// The controller's version.
+    pub version: String,
+    /// The platform domain.
+    pub domain: String,
+    /// The API's public URL.
+    pub api_url: String,
+    /// The base URL of git remotes: `<git_url>/<app>.git`.
+    pub git_url: String,
+    /// Who may register: `open`, `admin_only` or `disabled`.
+    pub registration: String,
+}

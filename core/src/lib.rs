@@ -1,0 +1,24 @@
+//! Domain types and pure logic of paas.
+//!
+//! Everything here is parsed, not validated: a value of [`AppName`], [`ConfigKey`],
+//! [`Hostname`] or [`Procfile`] is known to be well formed wherever it travels. The
+//! crate does no I/O and depends on no runtime, database or Docker crate, so nothing in
+//! it can fail with an I/O error.
+
+pub mod api;
+pub mod config;
+pub mod formation;
+pub mod hostname;
+pub mod names;
+pub mod parse;
+pub mod procfile;
+pub mod release;
+pub mod settings;
+
+pub use config::{ConfigKey, ConfigValue, ConfigVars};
+pub use formation::{Formation, Quantity};
+pub use hostname::Hostname;
+pub use names::{AppName, Password, ProcessType, Username};
+pub use parse::ParseError;
+pub use procfile::{Procfile, ProcfileError};
+pub use release::ReleaseVersion;

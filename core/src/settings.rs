@@ -1,0 +1,152 @@
+//! Every environment variable paas reads, as a documented constant.
+//!
+//! Programs read settings only through these constants, so this list is complete; the
+//! reference page `docs/configuration.md` is generated from it by
+//! [`reference_markdown`], and a test fails when the checked-in page drifts.
+
+/// One environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The variable's name, `PAAS_...`.
+    pub name: &'static str,
+    /// The value used when it is unset, as a user would write it.
+    pub default: &'static str,
+    /// Which program reads it.
+    pub read_by: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// Address of the REST API and the dashboard.
+pub const API_ADDR: Setting = Setting {
+    name: "PAAS_API_ADDR",
+    default: "127.0.0.1:7700",
+    read_by: "paasd",
+    doc: "Address (IP:port) the controller's REST API listens on. Port 0 picks a free port.",
+};
+
+/// Where the platform keeps its state.
+pub const DATA_DIR: Setting = Setting {
+    name: "PAAS_DATA_DIR",
+    default: "$XDG_DATA_HOME/paas, else ~/.local/share/paas",
+    read_by: "paasd",
+    doc: "Directory for the SQLite database, the JWT signing key and other state. Created with mode 0700.",
+};
+
+/// The platform domain.
+pub const DOMAIN: Setting = Setting {
+    name: "PAAS_DOMAIN",
+    default: "localhost",
+    read_by: "paasd",
+    doc: "Platform domain: every app answers on `<app>.<domain>`; the API on `paas.<domain>`, git on `git.<domain>`.",
+};
+
+/// The database.
+pub const DATABASE_URL: Setting = Setting {
+    name: "PAAS_DATABASE_URL",
+    default: "sqlite://$PAAS_DATA_DIR/paas.db",
+    read_by: "paasd",
+    doc: "Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`.",
+};
+
+/// Who may register.
+pub const REGISTRATION: Setting = Setting {
+    name: "PAAS_REGISTRATION",
+    default: "admin_only",
+    read_by: "paasd",
+    doc: "Who may register once the first user (who becomes admin) exists: `open` (anyone), `admin_only` (an admin registers others), `disabled` (nobody).",
+};
+
+/// Lifetime of login tokens.
+pub const JWT_TTL: Setting = Setting {
+    name: "PAAS_JWT_TTL",
+    default: "43200",
+    read_by: "paasd",
+    doc: "Lifetime in seconds of the JWT that `paas login` receives (60 to 2592000).",
+};
+
+/// The public URL of the API.
+pub const PUBLIC_URL: Setting = Setting {
+    name: "PAAS_PUBLIC_URL",
+    default: "http://<PAAS_API_ADDR>",
+    read_by: "paasd",
+    doc: "URL under which users reach the API, as shown by `GET /v1/platform` and the start-up banner.",
+};
+
+/// Log filter.
+pub const LOG: Setting = Setting {
+    name: "PAAS_LOG",
+    default: "info",
+    read_by: "paasd",
+    doc: "Log filter in `tracing` syntax, e.g. `info,paas_controller=debug`. Logs go to stderr.",
+};
+
+/// Where the CLI keeps credentials.
+pub const CONFIG_DIR: Setting = Setting {
+    name: "PAAS_CONFIG_DIR",
+    default: "$XDG_CONFIG_HOME/paas, else ~/.config/paas",
+    read_by: "paas",
+    doc: "Directory of the CLI's credentials file (`credentials.json`, mode 0600).",
+};
+
+/// A password for the CLI's sign-in commands.
+pub const PASSWORD: Setting = Setting {
+    name: "PAAS_PASSWORD",
+    default: "(prompt)",
+    read_by: "paas",
+    doc: "Password for `paas register` and `paas login` when `--password` is not given; without either, the CLI prompts.",
+};
+
+/// The app the CLI acts on.
+pub const APP: Setting = Setting {
+    name: "PAAS_APP",
+    default: "(from the `paas` git remote)",
+    read_by: "paas",
+    doc: "App for commands that act on one, when `-a/--app` is not given.",
+};
+
+/// Every setting, in the order of the reference page.
+pub const ALL: &[Setting] = &[
+    API_ADDR,
+    DATA_DIR,
+    DOMAIN,
+    DATABASE_URL,
+    REGISTRATION,
+    JWT_TTL,
+    PUBLIC_URL,
+    LOG,
+    CONFIG_DIR,
+    PASSWORD,
+    APP,
+];
+
+/// The reference page of all settings, in Markdown.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Configuration\n\n\
+         Generated from `core/src/settings.rs` by a test; edit that file, not this page.\n\
+         Every setting is an environment variable.\n\n\
+         | variable | read by | default | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for s in ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            s.name, s.read_by, s.default, s.doc
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("PAAS_")));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}
