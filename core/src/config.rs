@@ -30,18 +30,10 @@ impl ConfigKey {
             return Err(ParseError::shown(WHAT, s, "must be at most 256 bytes long"));
         }
         if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must start with a letter or '_'",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must start with a letter or '_'"));
         }
         if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "may contain only letters, digits and '_'",
-            ));
+            return Err(ParseError::shown(WHAT, s, "may contain only letters, digits and '_'"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -57,16 +49,10 @@ impl ConfigValue {
     /// Parses a config value.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         if s.len() > MAX_VALUE_LEN {
-            return Err(ParseError::hidden(
-                "config value",
-                "must be at most 32 KiB long",
-            ));
+            return Err(ParseError::hidden("config value", "must be at most 32 KiB long"));
         }
         if s.contains('\0') {
-            return Err(ParseError::hidden(
-                "config value",
-                "must not contain a NUL byte",
-            ));
+            return Err(ParseError::hidden("config value", "must not contain a NUL byte"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -127,10 +113,7 @@ impl ConfigVars {
 
     /// Keys and values together, in bytes.
     pub fn byte_len(&self) -> usize {
-        self.0
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.as_str().len())
-            .sum()
+        self.0.iter().map(|(k, v)| k.as_str().len() + v.as_str().len()).sum()
     }
 
     /// The keys, in order.
@@ -145,10 +128,7 @@ impl ConfigVars {
 
     /// The config as plain strings, for the wire.
     pub fn to_plain(&self) -> BTreeMap<String, String> {
-        self.0
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_str().to_owned()))
-            .collect()
+        self.0.iter().map(|(k, v)| (k.to_string(), v.as_str().to_owned())).collect()
     }
 }
 
@@ -156,10 +136,7 @@ impl ConfigVars {
 /// empty.
 pub fn parse_assignment(s: &str) -> Result<(ConfigKey, ConfigValue), ParseError> {
     let Some((key, value)) = s.split_once('=') else {
-        return Err(ParseError::hidden(
-            "config assignment",
-            "expected KEY=VALUE",
-        ));
+        return Err(ParseError::hidden("config assignment", "expected KEY=VALUE"));
     };
     Ok((ConfigKey::parse(key)?, ConfigValue::parse(value)?))
 }
@@ -203,14 +180,8 @@ mod tests {
     #[test]
     fn total_size_is_bounded() {
         let big = ConfigValue::parse(&"x".repeat(MAX_VALUE_LEN)).unwrap();
-        let change: ConfigChange = (0..40)
-            .map(|i| {
-                (
-                    ConfigKey::parse(&format!("K{i}")).unwrap(),
-                    Some(big.clone()),
-                )
-            })
-            .collect();
+        let change: ConfigChange =
+            (0..40).map(|i| (ConfigKey::parse(&format!("K{i}")).unwrap(), Some(big.clone()))).collect();
         assert!(ConfigVars::default().apply(&change).is_err());
     }
 

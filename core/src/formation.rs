@@ -18,11 +18,7 @@ impl Quantity {
     /// Checks the range.
     pub fn new(n: u32) -> Result<Self, ParseError> {
         if n > MAX_QUANTITY {
-            return Err(ParseError::shown(
-                "quantity",
-                &n.to_string(),
-                "must be 0 to 100",
-            ));
+            return Err(ParseError::shown("quantity", &n.to_string(), "must be 0 to 100"));
         }
         Ok(Self(n))
     }
@@ -55,16 +51,12 @@ pub struct Formation(pub BTreeMap<ProcessType, Quantity>);
 /// Parses `TYPE=N` as typed after `paas scale`.
 pub fn parse_scale(s: &str) -> Result<(ProcessType, Quantity), ParseError> {
     let Some((name, n)) = s.split_once('=') else {
-        return Err(ParseError::shown(
-            "scale argument",
-            s,
-            "expected TYPE=N, e.g. web=2",
-        ));
+        return Err(ParseError::shown("scale argument", s, "expected TYPE=N, e.g. web=2"));
     };
     let process_type = ProcessType::parse(name)?;
-    let n: u32 = n.parse().map_err(|_| {
-        ParseError::shown("scale argument", s, "the quantity must be a whole number")
-    })?;
+    let n: u32 = n
+        .parse()
+        .map_err(|_| ParseError::shown("scale argument", s, "the quantity must be a whole number"))?;
     Ok((process_type, Quantity::new(n)?))
 }
 

@@ -21,11 +21,7 @@ impl Hostname {
         let lower = s.to_ascii_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
         if name.is_empty() || name.len() > 253 {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must be 1 to 253 characters long",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must be 1 to 253 characters long"));
         }
         let labels: Vec<&str> = name.split('.').collect();
         for (i, label) in labels.iter().enumerate() {
@@ -33,16 +29,9 @@ impl Hostname {
                 continue;
             }
             if label.is_empty() || label.len() > 63 {
-                return Err(ParseError::shown(
-                    WHAT,
-                    s,
-                    "each label must be 1 to 63 characters long",
-                ));
+                return Err(ParseError::shown(WHAT, s, "each label must be 1 to 63 characters long"));
             }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
+            if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
                 return Err(ParseError::shown(
                     WHAT,
                     s,
@@ -50,22 +39,11 @@ impl Hostname {
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
-                return Err(ParseError::shown(
-                    WHAT,
-                    s,
-                    "a label must not start or end with '-'",
-                ));
+                return Err(ParseError::shown(WHAT, s, "a label must not start or end with '-'"));
             }
         }
-        if labels
-            .last()
-            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must be a name, not an IP address",
-            ));
+        if labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(ParseError::shown(WHAT, s, "must be a name, not an IP address"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -100,10 +78,7 @@ mod tests {
 
     #[test]
     fn accepts_and_normalises() {
-        assert_eq!(
-            Hostname::parse("WWW.Example.COM.").unwrap().as_str(),
-            "www.example.com"
-        );
+        assert_eq!(Hostname::parse("WWW.Example.COM.").unwrap().as_str(), "www.example.com");
         assert_eq!(Hostname::parse("localhost").unwrap().as_str(), "localhost");
         assert!(Hostname::parse("*.example.com").unwrap().is_wildcard());
         assert!(Hostname::parse("xn--bcher-kva.example").is_ok());
@@ -136,18 +111,8 @@ mod tests {
         let host = domain.app_host(&app);
         assert_eq!(host.as_str(), "hello.paas.example.com");
         assert_eq!(host.label_under(&domain), Some("hello"));
-        assert_eq!(
-            Hostname::parse("a.b.paas.example.com")
-                .unwrap()
-                .label_under(&domain),
-            None
-        );
-        assert_eq!(
-            Hostname::parse("xpaas.example.com")
-                .unwrap()
-                .label_under(&domain),
-            None
-        );
+        assert_eq!(Hostname::parse("a.b.paas.example.com").unwrap().label_under(&domain), None);
+        assert_eq!(Hostname::parse("xpaas.example.com").unwrap().label_under(&domain), None);
     }
 
     proptest! {

@@ -19,28 +19,13 @@ impl AppName {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         const WHAT: &str = "app name";
         if s.len() < 2 || s.len() > 30 {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must be 2 to 30 characters long",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must be 2 to 30 characters long"));
         }
         if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must start with a lowercase letter",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must start with a lowercase letter"));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "may contain only lowercase letters, digits and '-'",
-            ));
+        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(ParseError::shown(WHAT, s, "may contain only lowercase letters, digits and '-'"));
         }
         if s.ends_with('-') {
             return Err(ParseError::shown(WHAT, s, "must not end with '-'"));
@@ -63,23 +48,12 @@ impl ProcessType {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         const WHAT: &str = "process type";
         if s.is_empty() || s.len() > 30 {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must be 1 to 30 characters long",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must be 1 to 30 characters long"));
         }
         if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must start with a lowercase letter",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must start with a lowercase letter"));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
+        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
             return Err(ParseError::shown(
                 WHAT,
                 s,
@@ -112,23 +86,13 @@ impl Username {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         const WHAT: &str = "username";
         if s.len() < 2 || s.len() > 64 {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must be 2 to 64 characters long",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must be 2 to 64 characters long"));
         }
         if !s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-            return Err(ParseError::shown(
-                WHAT,
-                s,
-                "must start with a lowercase letter or a digit",
-            ));
+            return Err(ParseError::shown(WHAT, s, "must start with a lowercase letter or a digit"));
         }
         if !s.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+')
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+')
         }) {
             return Err(ParseError::shown(
                 WHAT,
@@ -149,16 +113,10 @@ impl Password {
     /// Parses a password.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         if s.chars().count() < 8 {
-            return Err(ParseError::hidden(
-                "password",
-                "must be at least 8 characters long",
-            ));
+            return Err(ParseError::hidden("password", "must be at least 8 characters long"));
         }
         if s.len() > 1024 {
-            return Err(ParseError::hidden(
-                "password",
-                "must be at most 1024 bytes long",
-            ));
+            return Err(ParseError::hidden("password", "must be at most 1024 bytes long"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -192,9 +150,7 @@ mod tests {
         for ok in ["ab", "hello", "my-app-2", "a1"] {
             assert_eq!(AppName::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in [
-            "", "a", "Hello", "1app", "-app", "app-", "my_app", "paas", "www", "git", "registry",
-        ] {
+        for bad in ["", "a", "Hello", "1app", "-app", "app-", "my_app", "paas", "www", "git", "registry"] {
             assert!(AppName::parse(bad).is_err(), "{bad} should be refused");
         }
         assert!(AppName::parse(&"a".repeat(31)).is_err());
@@ -204,20 +160,14 @@ mod tests {
     #[test]
     fn errors_say_what_and_why() {
         let err = AppName::parse("Hello").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"invalid app name "Hello": must start with a lowercase letter"#
-        );
+        assert_eq!(err.to_string(), r#"invalid app name "Hello": must start with a lowercase letter"#);
     }
 
     #[test]
     fn password_debug_is_redacted() {
         let p = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{p:?}"), "Password(<redacted>)");
-        assert!(!Password::parse("short")
-            .unwrap_err()
-            .to_string()
-            .contains("short"));
+        assert!(!Password::parse("short").unwrap_err().to_string().contains("short"));
     }
 
     proptest! {

@@ -23,20 +23,12 @@ impl ParseError {
         if input.len() < 80 && input.chars().any(char::is_control) {
             input = input.escape_debug().to_string();
         }
-        Self {
-            what,
-            input: Some(input),
-            reason: reason.into(),
-        }
+        Self { what, input: Some(input), reason: reason.into() }
     }
 
     /// An error that keeps the input to itself (passwords, config values).
     pub fn hidden(what: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            what,
-            input: None,
-            reason: reason.into(),
-        }
+        Self { what, input: None, reason: reason.into() }
     }
 }
 

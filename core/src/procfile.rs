@@ -75,10 +75,7 @@ impl Procfile {
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(text),
             Err(e) => {
-                let line = 1 + bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count();
+                let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
                 Err(ProcfileError::NotUtf8 { line })
             }
         }
@@ -98,29 +95,16 @@ impl Procfile {
                 continue;
             }
             let Some((name, command)) = trimmed.split_once(':') else {
-                return Err(ProcfileError::Malformed {
-                    line,
-                    found: trimmed.chars().take(60).collect(),
-                });
+                return Err(ProcfileError::Malformed { line, found: trimmed.chars().take(60).collect() });
             };
-            let process_type =
-                ProcessType::parse(name.trim()).map_err(|e| ProcfileError::BadType {
-                    line,
-                    reason: e.to_string(),
-                })?;
+            let process_type = ProcessType::parse(name.trim())
+                .map_err(|e| ProcfileError::BadType { line, reason: e.to_string() })?;
             let command = command.trim();
             if command.is_empty() {
-                return Err(ProcfileError::EmptyCommand {
-                    line,
-                    process_type: process_type.to_string(),
-                });
+                return Err(ProcfileError::EmptyCommand { line, process_type: process_type.to_string() });
             }
             if let Some(&first) = first_seen.get(&process_type) {
-                return Err(ProcfileError::Duplicate {
-                    line,
-                    first,
-                    process_type: process_type.to_string(),
-                });
+                return Err(ProcfileError::Duplicate { line, first, process_type: process_type.to_string() });
             }
             first_seen.insert(process_type.clone(), line);
             types.insert(process_type, command.to_owned());
@@ -150,40 +134,22 @@ mod tests {
             "# comment\n\nweb: python3 app.py --port $PORT\nworker:python3 worker.py\r\nrelease: ./migrate: yes\n",
         )
         .unwrap();
-        assert_eq!(
-            p.command(&ProcessType::web()),
-            Some("python3 app.py --port $PORT")
-        );
-        assert_eq!(
-            p.command(&ProcessType::parse("worker").unwrap()),
-            Some("python3 worker.py")
-        );
-        assert_eq!(
-            p.command(&ProcessType::parse("release").unwrap()),
-            Some("./migrate: yes")
-        );
+        assert_eq!(p.command(&ProcessType::web()), Some("python3 app.py --port $PORT"));
+        assert_eq!(p.command(&ProcessType::parse("worker").unwrap()), Some("python3 worker.py"));
+        assert_eq!(p.command(&ProcessType::parse("release").unwrap()), Some("./migrate: yes"));
         assert_eq!(p.types().count(), 3);
     }
 
     #[test]
     fn errors_name_the_line() {
         let cases = [
-            (
-                "web: a\nnonsense\n",
-                "Procfile line 2: expected `type: command`, found \"nonsense\"",
-            ),
+            ("web: a\nnonsense\n", "Procfile line 2: expected `type: command`, found \"nonsense\""),
             (
                 "\n\nWeb: a",
                 "Procfile line 3: invalid process type \"Web\": must start with a lowercase letter",
             ),
-            (
-                "web:   \n",
-                "Procfile line 1: the command of `web` is empty",
-            ),
-            (
-                "web: a\n#\nweb: b",
-                "Procfile line 3: `web` is defined twice (first on line 1)",
-            ),
+            ("web:   \n", "Procfile line 1: the command of `web` is empty"),
+            ("web: a\n#\nweb: b", "Procfile line 3: `web` is defined twice (first on line 1)"),
         ];
         for (text, message) in cases {
             assert_eq!(Procfile::parse(text).unwrap_err().to_string(), message);

@@ -18,21 +18,14 @@ impl ReleaseVersion {
     /// A version from its number; 0 is not one.
     pub fn new(n: u32) -> Result<Self, ParseError> {
         if n == 0 {
-            return Err(ParseError::shown(
-                "release version",
-                "0",
-                "versions start at v1",
-            ));
+            return Err(ParseError::shown("release version", "0", "versions start at v1"));
         }
         Ok(Self(n))
     }
 
     /// Parses `v3` or `3`.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let digits = s
-            .strip_prefix('v')
-            .or_else(|| s.strip_prefix('V'))
-            .unwrap_or(s);
+        let digits = s.strip_prefix('v').or_else(|| s.strip_prefix('V')).unwrap_or(s);
         let n: u32 = digits
             .parse()
             .map_err(|_| ParseError::shown("release version", s, "expected vN or N, e.g. v3"))?;

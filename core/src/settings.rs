@@ -129,10 +129,7 @@ pub fn reference_markdown() -> String {
          | variable | read by | default | meaning |\n| --- | --- | --- | --- |\n",
     );
     for s in ALL {
-        out.push_str(&format!(
-            "| `{}` | {} | `{}` | {} |\n",
-            s.name, s.read_by, s.default, s.doc
-        ));
+        out.push_str(&format!("| `{}` | {} | `{}` | {} |\n", s.name, s.read_by, s.default, s.doc));
     }
     out
 }

@@ -1,0 +1,329 @@
+//! The command line as clap sees it: definitions only. The bodies live in
+//! [`crate::commands`]; arguments stay plain strings here and are parsed into domain
+//! types there, so a parse error never echoes a config value.
+
+use clap::{Args, Parser, Subcommand};
+
+/// The `paas` command line.
+#[derive(Parser)]
+#[command(
+    name = "paas",
+    version,
+    about = "Command-line client of paas, a self-hosted Heroku",
+    after_help = "Apps are chosen with -a APP, else $PAAS_APP, else the 'paas' git remote \
+                  of the current checkout."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `-a/--app`, on every command that acts on one app.
+#[derive(Args, Clone, Default)]
+pub struct AppFlag {
+    /// The app [default: $PAAS_APP, else the app of the 'paas' git remote]
+    #[arg(short = 'a', long = "app", value_name = "APP")]
+    pub app: Option<String>,
+}
+
+/// `--json`, on every command that reads.
+#[derive(Args, Clone, Copy, Default)]
+pub struct JsonFlag {
+    /// Print the API's JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `-a/--app` and `--json`, for the commands that read about one app.
+#[derive(Args, Clone, Default)]
+pub struct AppRead {
+    #[command(flatten)]
+    pub app: AppFlag,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// The arguments of `register` and `login`.
+#[derive(Args, Clone)]
+pub struct SignIn {
+    /// The URL of the paas API, e.g. https://paas.example.com
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Your username
+    #[arg(short = 'u', long, value_name = "NAME")]
+    pub username: String,
+    /// Your password [default: $PAAS_PASSWORD, else a prompt]
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+}
+
+/// A command.
+#[derive(Subcommand, Clone)]
+pub enum Command {
+    /// Create a user on a paas platform and log in as them
+    Register(SignIn),
+    /// Log in to a paas platform and store the token
+    Login(SignIn),
+    /// Forget the stored token
+    Logout,
+    /// Show who you are logged in as
+    Whoami(JsonFlag),
+
+    /// List the apps you can act on
+    Apps(JsonFlag),
+    /// Create an app
+    #[command(name = "apps:create")]
+    AppsCreate {
+        /// The app's name: lowercase letters, digits and '-'
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Show an app's URLs, collaborators, domains and processes
+    #[command(name = "apps:info")]
+    AppsInfo(AppRead),
+    /// Delete an app and everything in it
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The app's name again, to confirm
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
+
+    /// Show an app's config vars
+    Config(AppRead),
+    /// Set config vars, all in one new release
+    #[command(name = "config:set")]
+    ConfigSet {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The vars to set
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        assignments: Vec<String>,
+    },
+    /// Unset config vars, all in one new release
+    #[command(name = "config:unset")]
+    ConfigUnset {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The vars to unset
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+
+    /// List an app's releases, newest first
+    Releases(AppRead),
+    /// Show one release and its config vars
+    #[command(name = "releases:info")]
+    ReleasesInfo {
+        #[command(flatten)]
+        app: AppFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        /// The release, e.g. v3
+        #[arg(value_name = "VERSION")]
+        version: String,
+    },
+    /// Go back to an earlier release (by default the one before the current one)
+    Rollback {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The release to go back to, e.g. v3
+        #[arg(value_name = "VERSION")]
+        version: Option<String>,
+    },
+
+    /// Set how many processes of each type run, e.g. `paas scale web=2 worker=1`
+    Scale {
+        #[command(flatten)]
+        app: AppFlag,
+        /// Process types and quantities
+        #[arg(value_name = "TYPE=N", required = true)]
+        changes: Vec<String>,
+    },
+
+    /// List an app's domains
+    Domains(AppRead),
+    /// Add a custom domain to an app
+    #[command(name = "domains:add")]
+    DomainsAdd {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The host name, e.g. www.example.com
+        #[arg(value_name = "HOSTNAME")]
+        hostname: String,
+    },
+    /// Remove a custom domain from an app
+    #[command(name = "domains:remove")]
+    DomainsRemove {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The host name
+        #[arg(value_name = "HOSTNAME")]
+        hostname: String,
+    },
+
+    /// List who may act on an app
+    Perms(AppRead),
+    /// Let a user act on an app
+    #[command(name = "perms:add")]
+    PermsAdd {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The user
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Stop a user from acting on an app
+    #[command(name = "perms:remove")]
+    PermsRemove {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The user
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+
+    /// List the platform's users (admins only)
+    Users(JsonFlag),
+    /// Stop a user from signing in (admins only)
+    #[command(name = "users:disable")]
+    UsersDisable {
+        /// The user
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Let a disabled user sign in again (admins only)
+    #[command(name = "users:enable")]
+    UsersEnable {
+        /// The user
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+    /// Make a user an admin (admins only)
+    #[command(name = "users:promote")]
+    UsersPromote {
+        /// The user
+        #[arg(value_name = "USERNAME")]
+        username: String,
+    },
+
+    /// List your API tokens (never their secrets)
+    Tokens(JsonFlag),
+    /// Create an API token and print its secret, shown only this once
+    #[command(name = "tokens:create")]
+    TokensCreate {
+        /// What the token is for, e.g. ci
+        #[arg(long, short = 'd', value_name = "TEXT", default_value = "")]
+        description: String,
+    },
+    /// Revoke an API token
+    #[command(name = "tokens:revoke")]
+    TokensRevoke {
+        /// The token's id, as `paas tokens` lists it
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+impl Command {
+    /// For a command that acts on one app, its `-a` flag (`Some(None)` when not given);
+    /// `None` for every other command.
+    pub fn app_flag(&self) -> Option<Option<&str>> {
+        use Command::*;
+        let flag = match self {
+            AppsInfo(AppRead { app, .. })
+            | Config(AppRead { app, .. })
+            | Releases(AppRead { app, .. })
+            | Domains(AppRead { app, .. })
+            | Perms(AppRead { app, .. })
+            | AppsDestroy { app, .. }
+            | ConfigSet { app, .. }
+            | ConfigUnset { app, .. }
+            | ReleasesInfo { app, .. }
+            | Rollback { app, .. }
+            | Scale { app, .. }
+            | DomainsAdd { app, .. }
+            | DomainsRemove { app, .. }
+            | PermsAdd { app, .. }
+            | PermsRemove { app, .. } => app,
+            _ => return None,
+        };
+        Some(flag.app.as_deref())
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        use Command::*;
+        match self {
+            Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
+            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) => r.json.json,
+            ReleasesInfo { json, .. } => json.json,
+            _ => false,
+        }
+    }
+
+    /// The `--password` of `register` and `login`.
+    pub fn password_flag(&self) -> Option<&str> {
+        match self {
+            Command::Register(s) | Command::Login(s) => s.password.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the command works without a readable credentials file: the ones that
+    /// replace or remove it.
+    pub fn replaces_credentials(&self) -> bool {
+        matches!(self, Command::Register(_) | Command::Login(_) | Command::Logout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        let mut argv = vec!["paas"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    #[test]
+    fn names_with_colons_and_app_flags() {
+        let cmd = parse(&["config:set", "-a", "hello", "A=1", "B=2"]);
+        assert_eq!(cmd.app_flag(), Some(Some("hello")));
+        let Command::ConfigSet { assignments, .. } = cmd else {
+            panic!("not config:set");
+        };
+        assert_eq!(assignments, ["A=1", "B=2"]);
+
+        assert_eq!(parse(&["releases", "--json"]).app_flag(), Some(None));
+        assert!(parse(&["releases", "--app", "x", "--json"]).json());
+        assert_eq!(parse(&["apps", "--json"]).app_flag(), None);
+        assert!(parse(&["apps", "--json"]).json());
+        assert!(!parse(&["apps:info"]).json());
+    }
+
+    #[test]
+    fn sign_in_arguments() {
+        let cmd = parse(&["login", "http://x", "--username", "alice", "-p", "pw"]);
+        assert_eq!(cmd.password_flag(), Some("pw"));
+        assert!(cmd.replaces_credentials());
+        assert!(Cli::try_parse_from(["paas", "login", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn lists_need_at_least_one_item() {
+        for args in [["paas", "config:set"], ["paas", "config:unset"], ["paas", "scale"]] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The logic of every API action: parse, authorize, act in one transaction, record an
+//! event. Functions take the [`State`](crate::State), the [`Caller`](crate::auth::Caller)
+//! and parsed or wire input, and return wire types.
+
+pub mod access;
+pub mod apps;
+pub mod config;
+pub mod domains;
+pub mod events;
+pub mod formation;
+pub mod perms;
+pub mod releases;
+pub mod tokens;
+pub mod users;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::State;
+
+/// Whether the platform can serve requests: the database answers.
+pub async fn platform_ready(state: &State) -> Result<(), sqlx::Error> {
+    state.db.ping().await
+}
+
+/// Unix milliseconds as an RFC 3339 string in UTC, e.g. `2026-11-22T07:01:02.123Z`.
+pub fn timestamp(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Joins names for a summary: `A`, `A and B`, `A, B and C`.
+pub fn join_names<S: AsRef<str>>(names: &[S]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
+
+    #[test]
+    fn names_join_like_prose() {
+        assert_eq!(join_names::<&str>(&[]), "");
+        assert_eq!(join_names(&["A"]), "A");
+        assert_eq!(join_names(&["A", "B"]), "A and B");
+        assert_eq!(join_names(&["A", "B", "C"]), "A, B and C");
+    }
+}

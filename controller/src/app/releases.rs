@@ -1,0 +1,109 @@
+//! Releases: list, info, and rollback (a new release with an old one's build and
+//! config).
+
+use paas_core::api::{Release, ReleaseInfo, RollbackRequest};
+use paas_core::ReleaseVersion;
+
+use super::access::{app_for, Need};
+use super::config::parse_stored;
+use super::timestamp;
+use crate::auth::Caller;
+use crate::db::{self, releases::NewRelease, releases::ReleaseRow};
+use crate::error::{ApiError, ApiResult};
+use crate::State;
+
+/// The most releases a listing shows.
+pub const LIST_LIMIT: i64 = 100;
+
+fn release_view(row: &ReleaseRow, current: i64) -> Release {
+    Release {
+        version: u32::try_from(row.version).unwrap_or_default(),
+        summary: row.summary.clone(),
+        created_by: row.created_by.clone(),
+        created_at: timestamp(row.created_at),
+        image: row.image.clone(),
+        current: row.version == current,
+    }
+}
+
+fn release_not_found(name: &str, version: i64) -> ApiError {
+    ApiError::not_found(format!("release v{version} of {name} not found"))
+        .with_hint(format!("see `paas releases -a {name}`"))
+}
+
+/// The app's releases, newest first.
+pub async fn list(state: &State, caller: &Caller, name: &str) -> ApiResult<Vec<Release>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let app = app_for(&mut conn, caller, name, Need::Collaborate).await?;
+    let rows = db::releases::release_list_for_app(&mut conn, app.id, LIST_LIMIT).await?;
+    Ok(rows.iter().map(|r| release_view(r, app.last_release)).collect())
+}
+
+/// One release with its config.
+pub async fn info(state: &State, caller: &Caller, name: &str, version: &str) -> ApiResult<ReleaseInfo> {
+    let version = i64::from(ReleaseVersion::parse(version)?.get());
+    let mut conn = state.db.pool.acquire().await?;
+    let app = app_for(&mut conn, caller, name, Need::Collaborate).await?;
+    let row = db::releases::release_by_version(&mut conn, app.id, version)
+        .await?
+        .ok_or_else(|| release_not_found(name, version))?;
+    Ok(ReleaseInfo {
+        release: release_view(&row, app.last_release),
+        config: parse_stored(&row.config)?.to_plain(),
+    })
+}
+
+/// Makes a new release with the build and config of `request.version`, or of the
+/// release before the newest one.
+pub async fn rollback(
+    state: &State,
+    caller: &Caller,
+    name: &str,
+    request: RollbackRequest,
+) -> ApiResult<Release> {
+    let target = request.version.map(ReleaseVersion::new).transpose()?.map(|v| i64::from(v.get()));
+    let app = {
+        let mut conn = state.db.pool.acquire().await?;
+        app_for(&mut conn, caller, name, Need::Collaborate).await?
+    };
+    let mut tx = state.db.pool.begin().await?;
+    let version = db::apps::app_next_release(&mut tx, app.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {name} not found")))?;
+    let previous = version - 1;
+    let target = match target {
+        Some(t) => t,
+        None if previous > 1 => previous - 1,
+        None => {
+            return Err(ApiError::conflict(format!(
+                "{name} has only one release: there is nothing to roll back to"
+            )))
+        }
+    };
+    let old = db::releases::release_by_version(&mut tx, app.id, target)
+        .await?
+        .ok_or_else(|| release_not_found(name, target))?;
+    let summary = format!("Rollback to v{target}");
+    let release = NewRelease {
+        app_id: app.id,
+        version,
+        build_id: old.build_id,
+        config: &old.config,
+        summary: &summary,
+        created_by: &caller.username,
+    };
+    db::releases::release_insert(&mut tx, release).await?;
+    db::events::event_insert(
+        &mut tx,
+        &caller.username,
+        "release.rollback",
+        Some(name),
+        &format!("v{version}: to v{target}"),
+    )
+    .await?;
+    let row = db::releases::release_by_version(&mut tx, app.id, version)
+        .await?
+        .ok_or_else(|| ApiError::internal("reading the new release", sqlx::Error::RowNotFound))?;
+    tx.commit().await?;
+    Ok(release_view(&row, version))
+}

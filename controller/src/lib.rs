@@ -1,0 +1,78 @@
+//! The paas controller: the REST API under `/v1`, authentication, and the store.
+//!
+//! [`State::open`] connects the store; [`serve`] runs the API on a listener until a
+//! shutdown signal resolves. Layers: `routes` (HTTP in and out) -> `app` (the logic)
+//! -> `db` (queries).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+
+pub use config::{ControllerConfig, RegistrationMode};
+pub use db::Db;
+
+/// What every request shares.
+pub struct State {
+    /// The store.
+    pub db: Db,
+    /// Start-up configuration.
+    pub config: ControllerConfig,
+    /// Signs and checks login tokens.
+    pub jwt: auth::JwtKeys,
+}
+
+impl State {
+    /// Opens the store at `database_url` and prepares the keys.
+    pub async fn open(config: ControllerConfig, database_url: &str) -> Result<State, db::OpenError> {
+        let db = Db::open(database_url).await?;
+        let jwt = auth::JwtKeys::new(&config.jwt_secret, config.jwt_ttl);
+        Ok(State { db, config, jwt })
+    }
+}
+
+/// How long in-flight requests may take to finish after shutdown is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (up to [`SHUTDOWN_GRACE`]) and closes the store.
+pub async fn serve(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("paas_controller::access"))
+            .wrap(middleware::Compress::default())
+            .configure(routes::configure)
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .run();
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = shutdown => {
+            // The server future itself carries out the stop: poll both.
+            let ((), result) = tokio::join!(handle.stop(true), server);
+            result
+        }
+    };
+    state.db.close().await;
+    result
+}

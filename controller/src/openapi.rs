@@ -1,0 +1,48 @@
+//! The OpenAPI document, generated from the handlers' annotations. `docs/openapi.json`
+//! is checked in; a test fails when it drifts from this.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{apps, auth, config, domains, formation, perms, platform, releases, tokens, users};
+
+/// The paas REST API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "paas API", description = "The control plane of paas, a self-hosted Heroku. Authenticate with `Authorization: Bearer <JWT from /v1/auth/login or an API token paas_...>`."),
+    paths(
+        platform::healthz, platform::readyz, platform::platform, platform::events,
+        auth::register, auth::login, auth::whoami,
+        tokens::list, tokens::create, tokens::revoke,
+        users::list, users::update,
+        apps::list, apps::create, apps::info, apps::destroy, apps::events,
+        config::get, config::update,
+        releases::list, releases::info, releases::rollback,
+        formation::get, formation::scale,
+        domains::list, domains::add, domains::remove,
+        perms::list, perms::add, perms::remove,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON with a trailing newline, as checked in.
+pub fn document_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut json = doc.to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

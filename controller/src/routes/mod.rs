@@ -1,0 +1,91 @@
+//! HTTP handlers: parse the request, call one function of [`crate::app`], return its
+//! answer. Handlers never touch the database pool.
+
+pub mod apps;
+pub mod auth;
+pub mod config;
+pub mod domains;
+pub mod formation;
+pub mod perms;
+pub mod platform;
+pub mod releases;
+pub mod tokens;
+pub mod users;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::{ApiError, ErrorKind};
+
+/// The largest JSON body accepted, in bytes.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(json_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .service(platform::healthz)
+        .service(platform::readyz)
+        .service(
+            web::scope("/v1")
+                .service(platform::platform)
+                .service(platform::events)
+                .service(auth::register)
+                .service(auth::login)
+                .service(auth::whoami)
+                .service(tokens::list)
+                .service(tokens::create)
+                .service(tokens::revoke)
+                .service(users::list)
+                .service(users::update)
+                .service(apps::list)
+                .service(apps::create)
+                .service(apps::info)
+                .service(apps::destroy)
+                .service(apps::events)
+                .service(config::get)
+                .service(config::update)
+                .service(releases::list)
+                .service(releases::info)
+                .service(releases::rollback)
+                .service(formation::get)
+                .service(formation::scale)
+                .service(domains::list)
+                .service(domains::add)
+                .service(domains::remove)
+                .service(perms::list)
+                .service(perms::add)
+                .service(perms::remove),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.path()))
+        .with_hint("the API lives under /v1; see docs/openapi.json"))
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::invalid("the request body must be JSON")
+            .with_hint("send `Content-Type: application/json`"),
+        JsonPayloadError::Deserialize(e) => ApiError::invalid(format!("invalid JSON body: {e}")),
+        other => ApiError::invalid(format!("cannot read the request body: {other}")),
+    };
+    api.into()
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(format!("invalid path: {err}")).into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(format!("invalid query string: {err}")).into()
+}

@@ -1,0 +1,62 @@
+//! paasd: the whole platform on one machine, in one process.
+//!
+//! Today it runs the controller (REST API and store); the builder, registry and router
+//! join it as they arrive. [`run`] takes a listener and a shutdown signal, so tests run
+//! the very code the binary runs.
+
+pub mod secrets;
+pub mod settings;
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use anyhow::Context;
+use paas_controller::{ControllerConfig, State};
+
+pub use settings::PaasdConfig;
+
+/// The JWT signing key's file name in the data dir.
+pub const JWT_KEY_FILE: &str = "jwt.key";
+/// The SQLite database's file name in the data dir.
+pub const SQLITE_FILE: &str = "paas.db";
+
+impl PaasdConfig {
+    /// The database URL: as configured, or the SQLite file in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join(SQLITE_FILE).display()))
+    }
+}
+
+/// Runs the platform on `api_listener` until `shutdown` resolves.
+pub async fn run(
+    config: PaasdConfig,
+    api_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    secrets::ensure_private_dir(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let key_path = config.data_dir.join(JWT_KEY_FILE);
+    let jwt_secret = secrets::load_or_create_secret(&key_path)
+        .with_context(|| format!("cannot read or create the key file {}", key_path.display()))?;
+    let addr = api_listener.local_addr().context("the API listener has no address")?;
+    api_listener.set_nonblocking(true).context("cannot make the API listener non-blocking")?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let controller = ControllerConfig {
+        domain: config.domain.clone(),
+        public_url: public_url.clone(),
+        app_url_scheme: "http".into(),
+        app_url_port: String::new(),
+        registration: config.registration,
+        jwt_ttl: config.jwt_ttl,
+        jwt_secret,
+    };
+    let state = State::open(controller, &config.effective_database_url())
+        .await
+        .context("cannot open the database")?;
+    tracing::info!(%public_url, domain = %config.domain, "paasd is serving the API");
+    paas_controller::serve(api_listener, state, shutdown).await.context("the API server failed")?;
+    tracing::info!("paasd stopped");
+    Ok(())
+}

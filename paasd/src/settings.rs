@@ -1,0 +1,91 @@
+//! paasd's configuration, read once from the `PAAS_*` environment variables documented
+//! in `paas_core::settings`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use paas_controller::RegistrationMode;
+use paas_core::settings::{self, Setting};
+use paas_core::Hostname;
+
+/// Everything paasd is told at start-up.
+#[derive(Debug, Clone)]
+pub struct PaasdConfig {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Where state lives.
+    pub data_dir: PathBuf,
+    /// The platform domain.
+    pub domain: Hostname,
+    /// `sqlite://...` or `postgres://...`; the SQLite file under the data dir when unset.
+    pub database_url: Option<String>,
+    /// Who may register.
+    pub registration: RegistrationMode,
+    /// Lifetime of login JWTs.
+    pub jwt_ttl: Duration,
+    /// The API's URL as users reach it; `http://<api_addr>` when unset.
+    pub public_url: Option<String>,
+}
+
+#[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
+fn read(setting: &Setting) -> Option<String> {
+    std::env::var(setting.name).ok().filter(|v| !v.is_empty())
+}
+
+#[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("paas"));
+    }
+    let home = std::env::var_os("HOME").context("neither PAAS_DATA_DIR nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/share/paas"))
+}
+
+impl PaasdConfig {
+    /// Reads the environment; an invalid value is an error naming its variable.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let api_addr = read(&settings::API_ADDR).unwrap_or_else(|| settings::API_ADDR.default.to_owned());
+        let api_addr: SocketAddr = api_addr
+            .parse()
+            .with_context(|| format!("{} must be IP:port, got {api_addr:?}", settings::API_ADDR.name))?;
+        let data_dir = match read(&settings::DATA_DIR) {
+            Some(dir) => PathBuf::from(dir),
+            None => default_data_dir()?,
+        };
+        let domain = read(&settings::DOMAIN).unwrap_or_else(|| settings::DOMAIN.default.to_owned());
+        let domain =
+            Hostname::parse(&domain).with_context(|| format!("{} is invalid", settings::DOMAIN.name))?;
+        let registration =
+            read(&settings::REGISTRATION).unwrap_or_else(|| settings::REGISTRATION.default.to_owned());
+        let registration = RegistrationMode::parse(&registration)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{} is invalid", settings::REGISTRATION.name))?;
+        let ttl = read(&settings::JWT_TTL).unwrap_or_else(|| settings::JWT_TTL.default.to_owned());
+        let ttl: u64 = ttl.parse().ok().filter(|s| (60..=2_592_000).contains(s)).with_context(|| {
+            format!("{} must be seconds from 60 to 2592000, got {ttl:?}", settings::JWT_TTL.name)
+        })?;
+        let database_url = read(&settings::DATABASE_URL);
+        if let Some(url) = &database_url {
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
+            {
+                bail!("{} must start with sqlite:// or postgres://", settings::DATABASE_URL.name);
+            }
+        }
+        Ok(Self {
+            api_addr,
+            data_dir,
+            domain,
+            database_url,
+            registration,
+            jwt_ttl: Duration::from_secs(ttl),
+            public_url: read(&settings::PUBLIC_URL),
+        })
+    }
+
+    /// The log filter.
+    pub fn log_filter() -> String {
+        read(&settings::LOG).unwrap_or_else(|| settings::LOG.default.to_owned())
+    }
+}

@@ -1,0 +1,60 @@
+//! Debian packages: install what a command needs, and only what is missing.
+//!
+//! Each need is a pair (program to probe, package that provides it). When every probe is
+//! found nothing runs at all, not even `apt-get update`, so a second run is silent and a
+//! machine without apt works as long as the programs are there.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::bail;
+
+use crate::process;
+
+/// What every build needs: a C compiler (bundled SQLite, ring) and git (the tests push).
+pub const BUILD_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("git", "git")];
+
+/// Whether this xtask run has refreshed apt's package lists already.
+static UPDATED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the package of every `(program, package)` pair whose program is missing.
+///
+/// `program` is looked up on `PATH`, or checked as a path when it contains a `/`.
+pub fn ensure_packages(needs: &[(&str, &str)]) -> anyhow::Result<()> {
+    let mut missing: Vec<&str> =
+        needs.iter().filter(|(program, _)| !process::on_path(program)).map(|&(_, package)| package).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !process::on_path("apt-get") {
+        bail!("missing packages: {list}\nhint: this is not a Debian machine; install them with its package manager");
+    }
+    eprintln!("xtask: installing missing Debian packages: {list}");
+    if !UPDATED.swap(true, Ordering::Relaxed) {
+        process::run(apt_get().args(["-q", "update"]))?;
+    }
+    process::run(apt_get().args(["-q", "install", "-y"]).args(&missing))?;
+
+    let still: Vec<&str> =
+        needs.iter().filter(|(program, _)| !process::on_path(program)).map(|&(program, _)| program).collect();
+    if !still.is_empty() {
+        bail!("still missing after installing {list}: {}", still.join(" "));
+    }
+    Ok(())
+}
+
+/// `apt-get`, non-interactive, through `sudo` unless xtask runs as root.
+fn apt_get() -> Command {
+    let mut cmd = if process::is_root() {
+        Command::new("env")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("env");
+        sudo
+    };
+    cmd.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+    cmd
+}

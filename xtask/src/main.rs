@@ -1,0 +1,81 @@
+//! `cargo xtask`: the project's chores, written in Rust so they run the same on every
+//! machine.
+//!
+//! - `cargo xtask test` runs everything CI runs (`.ci/run` is a thin wrapper over it).
+//! - `cargo xtask up` builds the platform and runs `paasd` in the foreground.
+//!
+//! Arguments are parsed by hand: the commands are few and their flags simple. Each
+//! command lives in its own module; `apt`, `postgres` and `process` are the shared
+//! parts, and `env` names every variable xtask reads.
+
+mod apt;
+mod env;
+mod postgres;
+mod process;
+mod test;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  test [--no-lint] [--sqlite-only] [-- <cargo test args>...]
+        Everything CI runs, in order, stopping at the first failure: ensure Debian
+        packages, cargo fmt --check, cargo clippy -D warnings, cargo build --bins,
+        cargo test on SQLite, then cargo test again on a private PostgreSQL.
+          --no-lint      skip cargo fmt and cargo clippy
+          --sqlite-only  skip the PostgreSQL test run
+          -- <args>      passed to both cargo test runs (e.g. a test name filter)
+  up    Install what is missing, build paasd and paas in release mode, and run paasd
+        in the foreground (PAAS_DATA_DIR defaults to <repo>/.paas).
+  postgres
+        Ensure the private PostgreSQL test cluster runs and print its URL.
+  help  Print this text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        bail!("no command given");
+    };
+    match command.as_str() {
+        "test" => test::run(test::Options::parse(rest)?)?,
+        "up" => {
+            no_args(command, rest)?;
+            return up::run();
+        }
+        "postgres" => {
+            no_args(command, rest)?;
+            println!("{}", postgres::ensure_running()?);
+        }
+        "help" | "-h" | "--help" => print!("{USAGE}"),
+        other => {
+            eprint!("{USAGE}");
+            bail!("unknown command `{other}`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rejects arguments given to a command that takes none.
+fn no_args(command: &str, rest: &[String]) -> anyhow::Result<()> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => bail!("`{command}` takes no arguments, got `{arg}`; see `cargo xtask help`"),
+    }
+}

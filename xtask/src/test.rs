@@ -1,0 +1,164 @@
+//! `cargo xtask test`: everything CI runs, in order, stopping at the first failure.
+//!
+//! Steps: Debian packages, `cargo fmt --check`, `cargo clippy -D warnings`,
+//! `cargo build --bins` (the end-to-end tests run the real binaries), `cargo test` on
+//! SQLite, then the private PostgreSQL cluster and `cargo test` again against it. A
+//! summary with each step's time ends the output, whether the run passed or not.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+
+use crate::{apt, env, postgres, process};
+
+/// The flags of `cargo xtask test`.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// `--no-lint`: skip fmt and clippy.
+    no_lint: bool,
+    /// `--sqlite-only`: skip the PostgreSQL run.
+    sqlite_only: bool,
+    /// Everything after `--`, given to both `cargo test` runs.
+    test_args: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Self::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--no-lint" => options.no_lint = true,
+                "--sqlite-only" => options.sqlite_only = true,
+                "--" => {
+                    options.test_args = args.cloned().collect();
+                    break;
+                }
+                other => bail!(
+                    "unknown option `{other}` for `test`\n\
+                     hint: arguments for cargo test go after `--`, e.g. `cargo xtask test -- NAME`"
+                ),
+            }
+        }
+        Ok(options)
+    }
+}
+
+pub fn run(options: Options) -> anyhow::Result<()> {
+    let mut steps = Steps::default();
+    let result = run_steps(&options, &mut steps);
+    steps.print_summary();
+    result
+}
+
+fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
+    steps.run("packages", || {
+        let mut needs = apt::BUILD_PACKAGES.to_vec();
+        if !options.sqlite_only {
+            needs.extend_from_slice(postgres::PACKAGES);
+        }
+        apt::ensure_packages(&needs)
+    })?;
+
+    if options.no_lint {
+        steps.skip("fmt", "--no-lint");
+        steps.skip("clippy", "--no-lint");
+    } else {
+        steps.run("fmt", || {
+            process::run(process::cargo().args(["fmt", "--all", "--", "--check"]))
+                .map_err(|err| anyhow!("{err:#}\nhint: `cargo fmt --all` formats the code"))
+        })?;
+        steps.run("clippy", || {
+            process::run(process::cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+    }
+
+    steps.run("build", || process::run(process::cargo().args(["build", "--workspace", "--bins"])))?;
+
+    steps.run("test (sqlite)", || {
+        process::run(
+            process::cargo()
+                .args(["test", "--workspace"])
+                .args(&options.test_args)
+                .env_remove(env::TEST_POSTGRES_URL),
+        )
+    })?;
+
+    if options.sqlite_only {
+        steps.skip("postgres", "--sqlite-only");
+        steps.skip("test (postgres)", "--sqlite-only");
+        return Ok(());
+    }
+    let mut url = String::new();
+    steps.run("postgres", || {
+        url = postgres::ensure_running()?;
+        eprintln!("xtask: {}={url}", env::TEST_POSTGRES_URL);
+        Ok(())
+    })?;
+    steps.run("test (postgres)", || {
+        process::run(
+            process::cargo()
+                .args(["test", "--workspace"])
+                .args(&options.test_args)
+                .env(env::TEST_POSTGRES_URL, &url),
+        )
+    })
+}
+
+/// The steps run so far, with their outcome and time.
+#[derive(Default)]
+struct Steps {
+    done: Vec<(&'static str, Outcome)>,
+}
+
+enum Outcome {
+    Passed(Duration),
+    Failed(Duration),
+    Skipped(&'static str),
+}
+
+impl Steps {
+    /// Runs one step; its error names the step.
+    fn run(&mut self, name: &'static str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+        eprintln!("\nxtask: ==> {name}");
+        let start = Instant::now();
+        let result = step();
+        let took = start.elapsed();
+        match result {
+            Ok(()) => {
+                self.done.push((name, Outcome::Passed(took)));
+                Ok(())
+            }
+            Err(err) => {
+                self.done.push((name, Outcome::Failed(took)));
+                Err(err.context(format!("step `{name}` failed")))
+            }
+        }
+    }
+
+    fn skip(&mut self, name: &'static str, why: &'static str) {
+        self.done.push((name, Outcome::Skipped(why)));
+    }
+
+    fn print_summary(&self) {
+        eprintln!("\nxtask: summary");
+        for (name, outcome) in &self.done {
+            match outcome {
+                Outcome::Passed(took) => {
+                    eprintln!("  ok       {name:<16} {:>7.1}s", took.as_secs_f64())
+                }
+                Outcome::Failed(took) => {
+                    eprintln!("  FAILED   {name:<16} {:>7.1}s", took.as_secs_f64())
+                }
+                Outcome::Skipped(why) => eprintln!("  skipped  {name:<16}          ({why})"),
+            }
+        }
+    }
+}
