@@ -52,7 +52,7 @@ impl Caller {
         if self.admin {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only admins may do this"))
+            Err(ApiError::forbidden("only admins may do this").with_hint("ask an admin of this platform"))
         }
     }
 }

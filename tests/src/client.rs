@@ -57,6 +57,11 @@ impl ApiClient {
 
     /// Sends a request with an optional JSON body.
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.try_request(method, path, body).await.expect("the API answers")
+    }
+
+    /// Sends a request; `None` when the server cannot be reached or hangs up.
+    pub async fn try_request(&self, method: Method, path: &str, body: Option<&Value>) -> Option<Reply> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -64,7 +69,7 @@ impl ApiClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        Self::reply(req).await
+        Self::try_reply(req).await
     }
 
     /// Sends raw bytes with a content type, for malformed-input tests.
@@ -84,11 +89,14 @@ impl ApiClient {
     }
 
     async fn reply(req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.expect("the API answers");
+        Self::try_reply(req).await.expect("the API answers")
+    }
+
+    async fn try_reply(req: reqwest::RequestBuilder) -> Option<Reply> {
+        let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.expect("a readable body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, body }
+        let bytes = resp.bytes().await.ok()?;
+        Some(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
     }
 
     /// `GET`.

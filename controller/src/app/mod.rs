@@ -13,7 +13,7 @@ pub mod releases;
 pub mod tokens;
 pub mod users;
 
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 use crate::State;
@@ -23,11 +23,13 @@ pub async fn platform_ready(state: &State) -> Result<(), sqlx::Error> {
     state.db.ping().await
 }
 
-/// Unix milliseconds as an RFC 3339 string in UTC, e.g. `2026-11-22T07:01:02.123Z`.
+/// Unix milliseconds as an RFC 3339 string in UTC with exactly three decimals, e.g.
+/// `2026-11-22T07:01:02.120Z`, so that columns of times line up.
 pub fn timestamp(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
 }
 
@@ -49,7 +51,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(timestamp(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
     }
 

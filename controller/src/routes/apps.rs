@@ -10,7 +10,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The apps the caller may act on (every app for an admin).
-#[utoipa::path(get, path = "/v1/apps", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(operation_id = "apps_list", get, path = "/v1/apps", tag = "apps", security(("bearer" = [])),
     responses((status = 200, body = [App]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps")]
 pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Json<Vec<App>>> {
@@ -18,7 +18,7 @@ pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Jso
 }
 
 /// Creates an app owned by the caller; its release v1 has an empty config.
-#[utoipa::path(post, path = "/v1/apps", tag = "apps", security(("bearer" = [])), request_body = AppCreate,
+#[utoipa::path(operation_id = "apps_create", post, path = "/v1/apps", tag = "apps", security(("bearer" = [])), request_body = AppCreate,
     responses((status = 201, body = App), (status = "4XX", body = ErrorBody)))]
 #[post("/apps")]
 pub async fn create(
@@ -31,7 +31,7 @@ pub async fn create(
 }
 
 /// An app with its collaborators, domains and formation.
-#[utoipa::path(get, path = "/v1/apps/{app}", tag = "apps", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "apps_info", get, path = "/v1/apps/{app}", tag = "apps", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = AppInfo), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}")]
 pub async fn info(
@@ -43,7 +43,7 @@ pub async fn info(
 }
 
 /// Destroys an app and everything it owns (owner or admin).
-#[utoipa::path(delete, path = "/v1/apps/{app}", tag = "apps", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "apps_destroy", delete, path = "/v1/apps/{app}", tag = "apps", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 #[delete("/apps/{app}")]
 pub async fn destroy(
@@ -63,7 +63,7 @@ pub struct EventQuery {
 }
 
 /// The app's newest events.
-#[utoipa::path(get, path = "/v1/apps/{app}/events", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(operation_id = "apps_events", get, path = "/v1/apps/{app}/events", tag = "apps", security(("bearer" = [])),
     params(("app" = String, Path), EventQuery),
     responses((status = 200, body = [Event]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/events")]

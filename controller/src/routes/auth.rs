@@ -10,7 +10,7 @@ use crate::State;
 
 /// Registers a user. The first user becomes an admin; after that `PAAS_REGISTRATION`
 /// decides who may register.
-#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
+#[utoipa::path(operation_id = "auth_register", post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
     responses((status = 201, body = User), (status = "4XX", body = ErrorBody)))]
 #[post("/auth/register")]
 pub async fn register(
@@ -23,7 +23,7 @@ pub async fn register(
 }
 
 /// Exchanges a username and password for a short-lived JWT.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+#[utoipa::path(operation_id = "auth_login", post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
     responses((status = 200, body = Session), (status = "4XX", body = ErrorBody)))]
 #[post("/auth/login")]
 pub async fn login(state: web::Data<State>, body: web::Json<Credentials>) -> ApiResult<web::Json<Session>> {
@@ -31,7 +31,7 @@ pub async fn login(state: web::Data<State>, body: web::Json<Credentials>) -> Api
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/v1/auth/whoami", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(operation_id = "auth_whoami", get, path = "/v1/auth/whoami", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = User), (status = "4XX", body = ErrorBody)))]
 #[get("/auth/whoami")]
 pub async fn whoami(state: web::Data<State>, caller: Caller) -> ApiResult<web::Json<User>> {

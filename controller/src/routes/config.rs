@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The app's config vars.
-#[utoipa::path(get, path = "/v1/apps/{app}/config", tag = "config", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "config_get", get, path = "/v1/apps/{app}/config", tag = "config", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = Config), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/config")]
 pub async fn get(
@@ -21,7 +21,7 @@ pub async fn get(
 }
 
 /// Sets (string) and unsets (`null`) config vars in one new release.
-#[utoipa::path(patch, path = "/v1/apps/{app}/config", tag = "config", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "config_update", patch, path = "/v1/apps/{app}/config", tag = "config", security(("bearer" = [])), params(("app" = String, Path)),
     request_body = ConfigUpdate,
     responses((status = 200, body = Config), (status = "4XX", body = ErrorBody)))]
 #[patch("/apps/{app}/config")]

@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The app's default and custom domains.
-#[utoipa::path(get, path = "/v1/apps/{app}/domains", tag = "domains", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "domains_list", get, path = "/v1/apps/{app}/domains", tag = "domains", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = [Domain]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/domains")]
 pub async fn list(
@@ -21,7 +21,7 @@ pub async fn list(
 }
 
 /// Adds a custom domain; each host name belongs to at most one app.
-#[utoipa::path(post, path = "/v1/apps/{app}/domains", tag = "domains", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "domains_add", post, path = "/v1/apps/{app}/domains", tag = "domains", security(("bearer" = [])), params(("app" = String, Path)),
     request_body = DomainCreate,
     responses((status = 201, body = Domain), (status = "4XX", body = ErrorBody)))]
 #[post("/apps/{app}/domains")]
@@ -36,7 +36,7 @@ pub async fn add(
 }
 
 /// Removes a custom domain.
-#[utoipa::path(delete, path = "/v1/apps/{app}/domains/{hostname}", tag = "domains", security(("bearer" = [])),
+#[utoipa::path(operation_id = "domains_remove", delete, path = "/v1/apps/{app}/domains/{hostname}", tag = "domains", security(("bearer" = [])),
     params(("app" = String, Path), ("hostname" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 #[delete("/apps/{app}/domains/{hostname}")]

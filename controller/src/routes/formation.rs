@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// How many processes of each type the app should run.
-#[utoipa::path(get, path = "/v1/apps/{app}/formation", tag = "formation", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "formation_get", get, path = "/v1/apps/{app}/formation", tag = "formation", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = [ProcessFormation]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/formation")]
 pub async fn get(
@@ -21,7 +21,7 @@ pub async fn get(
 }
 
 /// Scales process types; not a release.
-#[utoipa::path(patch, path = "/v1/apps/{app}/formation", tag = "formation", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "formation_scale", patch, path = "/v1/apps/{app}/formation", tag = "formation", security(("bearer" = [])), params(("app" = String, Path)),
     request_body = FormationUpdate,
     responses((status = 200, body = [ProcessFormation]), (status = "4XX", body = ErrorBody)))]
 #[patch("/apps/{app}/formation")]

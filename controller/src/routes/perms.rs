@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The app's owner and collaborators.
-#[utoipa::path(get, path = "/v1/apps/{app}/collaborators", tag = "perms", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "perms_list", get, path = "/v1/apps/{app}/collaborators", tag = "perms", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = [Collaborator]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/collaborators")]
 pub async fn list(
@@ -21,7 +21,7 @@ pub async fn list(
 }
 
 /// Lets a user act on the app (owner or admin).
-#[utoipa::path(post, path = "/v1/apps/{app}/collaborators", tag = "perms", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "perms_add", post, path = "/v1/apps/{app}/collaborators", tag = "perms", security(("bearer" = [])), params(("app" = String, Path)),
     request_body = CollaboratorAdd,
     responses((status = 201, body = Collaborator), (status = "4XX", body = ErrorBody)))]
 #[post("/apps/{app}/collaborators")]
@@ -36,7 +36,7 @@ pub async fn add(
 }
 
 /// Stops a user from acting on the app (owner or admin).
-#[utoipa::path(delete, path = "/v1/apps/{app}/collaborators/{username}", tag = "perms", security(("bearer" = [])),
+#[utoipa::path(operation_id = "perms_remove", delete, path = "/v1/apps/{app}/collaborators/{username}", tag = "perms", security(("bearer" = [])),
     params(("app" = String, Path), ("username" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 #[delete("/apps/{app}/collaborators/{username}")]

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::State;
 
 /// Facts about the platform a client needs before signing in.
-#[utoipa::path(get, path = "/v1/platform", tag = "platform", responses((status = 200, body = Platform)))]
+#[utoipa::path(operation_id = "platform_platform", get, path = "/v1/platform", tag = "platform", responses((status = 200, body = Platform)))]
 #[get("/platform")]
 pub async fn platform(state: web::Data<State>) -> web::Json<Platform> {
     web::Json(Platform {
@@ -32,7 +32,7 @@ pub struct PlatformEventQuery {
 }
 
 /// The platform's audit log (admins only).
-#[utoipa::path(get, path = "/v1/events", tag = "platform", security(("bearer" = [])), params(PlatformEventQuery),
+#[utoipa::path(operation_id = "platform_events", get, path = "/v1/events", tag = "platform", security(("bearer" = [])), params(PlatformEventQuery),
     responses((status = 200, body = [Event]), (status = "4XX", body = ErrorBody)))]
 #[get("/events")]
 pub async fn events(
@@ -44,14 +44,14 @@ pub async fn events(
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "platform", responses((status = 200)))]
+#[utoipa::path(operation_id = "platform_healthz", get, path = "/healthz", tag = "platform", responses((status = 200)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "platform", responses((status = 200), (status = 503, body = ErrorBody)))]
+#[utoipa::path(operation_id = "platform_readyz", get, path = "/readyz", tag = "platform", responses((status = 200), (status = 503, body = ErrorBody)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<State>) -> ApiResult<HttpResponse> {
     app::platform_ready(&state).await.map_err(|e| {

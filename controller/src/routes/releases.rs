@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The app's releases, newest first (at most 100).
-#[utoipa::path(get, path = "/v1/apps/{app}/releases", tag = "releases", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "releases_list", get, path = "/v1/apps/{app}/releases", tag = "releases", security(("bearer" = [])), params(("app" = String, Path)),
     responses((status = 200, body = [Release]), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/releases")]
 pub async fn list(
@@ -21,7 +21,7 @@ pub async fn list(
 }
 
 /// One release with its config.
-#[utoipa::path(get, path = "/v1/apps/{app}/releases/{version}", tag = "releases", security(("bearer" = [])),
+#[utoipa::path(operation_id = "releases_info", get, path = "/v1/apps/{app}/releases/{version}", tag = "releases", security(("bearer" = [])),
     params(("app" = String, Path), ("version" = String, Path, description = "N or vN")),
     responses((status = 200, body = ReleaseInfo), (status = "4XX", body = ErrorBody)))]
 #[get("/apps/{app}/releases/{version}")]
@@ -35,7 +35,7 @@ pub async fn info(
 }
 
 /// Makes a new release with an earlier release's build and config.
-#[utoipa::path(post, path = "/v1/apps/{app}/rollback", tag = "releases", security(("bearer" = [])), params(("app" = String, Path)),
+#[utoipa::path(operation_id = "releases_rollback", post, path = "/v1/apps/{app}/rollback", tag = "releases", security(("bearer" = [])), params(("app" = String, Path)),
     request_body = RollbackRequest,
     responses((status = 201, body = Release), (status = "4XX", body = ErrorBody)))]
 #[post("/apps/{app}/rollback")]

@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// The caller's API tokens (never their secrets).
-#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+#[utoipa::path(operation_id = "tokens_list", get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = [Token]), (status = "4XX", body = ErrorBody)))]
 #[get("/tokens")]
 pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Json<Vec<Token>>> {
@@ -17,7 +17,7 @@ pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Jso
 }
 
 /// Makes an API token; its secret is in this answer only.
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = TokenCreate,
+#[utoipa::path(operation_id = "tokens_create", post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = TokenCreate,
     responses((status = 201, body = TokenCreated), (status = "4XX", body = ErrorBody)))]
 #[post("/tokens")]
 pub async fn create(
@@ -30,7 +30,7 @@ pub async fn create(
 }
 
 /// Revokes one of the caller's tokens.
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+#[utoipa::path(operation_id = "tokens_revoke", delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = i64, Path, description = "token id")),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 #[delete("/tokens/{id}")]

@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::State;
 
 /// Every user (admins only).
-#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
+#[utoipa::path(operation_id = "users_list", get, path = "/v1/users", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = [User]), (status = "4XX", body = ErrorBody)))]
 #[get("/users")]
 pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Json<Vec<User>>> {
@@ -17,7 +17,7 @@ pub async fn list(state: web::Data<State>, caller: Caller) -> ApiResult<web::Jso
 }
 
 /// Promotes, demotes, disables or enables a user (admins only).
-#[utoipa::path(patch, path = "/v1/users/{username}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
+#[utoipa::path(operation_id = "users_update", patch, path = "/v1/users/{username}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
     params(("username" = String, Path)),
     responses((status = 200, body = User), (status = "4XX", body = ErrorBody)))]
 #[patch("/users/{username}")]
