@@ -4,6 +4,7 @@
 use crate::auth::Caller;
 use crate::db::{self, apps::AppRow, Conn};
 use crate::error::{ApiError, ApiResult};
+use crate::State;
 
 /// What the caller wants to do with an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,4 +31,11 @@ pub async fn app_for(conn: &mut Conn, caller: &Caller, name: &str, need: Need) -
         return Err(ApiError::forbidden(format!("only the owner of {name} or an admin may do this")));
     }
     Ok(app)
+}
+
+/// [`app_for`] on a pooled connection of its own, given back before the caller opens a
+/// write transaction (whose first statement must be a write; see `db`).
+pub async fn find_app(state: &State, caller: &Caller, name: &str, need: Need) -> ApiResult<AppRow> {
+    let mut conn = state.db.pool.acquire().await?;
+    app_for(&mut conn, caller, name, need).await
 }

@@ -3,7 +3,7 @@
 use paas_core::api::{App, AppCreate, AppInfo};
 use paas_core::AppName;
 
-use super::access::{app_for, Need};
+use super::access::{app_for, find_app, Need};
 use super::{domains, formation, perms, timestamp};
 use crate::auth::Caller;
 use crate::db::{self, apps::AppRow, releases::NewRelease};
@@ -76,10 +76,7 @@ pub async fn info(state: &State, caller: &Caller, name: &str) -> ApiResult<AppIn
 
 /// Destroys an app and everything it owns (owner or admin).
 pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()> {
-    let row = {
-        let mut conn = state.db.pool.acquire().await?;
-        app_for(&mut conn, caller, name, Need::Own).await?
-    };
+    let row = find_app(state, caller, name, Need::Own).await?;
     let mut tx = state.db.pool.begin().await?;
     if !db::apps::app_delete(&mut tx, row.id).await? {
         return Err(ApiError::not_found(format!("app {name} not found")));

@@ -4,7 +4,7 @@ use paas_core::api::{Config, ConfigUpdate};
 use paas_core::config::ConfigChange;
 use paas_core::{ConfigKey, ConfigValue, ConfigVars};
 
-use super::access::{app_for, Need};
+use super::access::{app_for, find_app, Need};
 use super::join_names;
 use crate::auth::Caller;
 use crate::db::{self, releases::NewRelease, Conn};
@@ -69,14 +69,8 @@ fn summary(change: &ConfigChange) -> String {
 /// Sets and unsets config vars in one new release.
 pub async fn update(state: &State, caller: &Caller, name: &str, update: ConfigUpdate) -> ApiResult<Config> {
     let change = parse_change(&update)?;
-    let app = {
-        let mut conn = state.db.pool.acquire().await?;
-        app_for(&mut conn, caller, name, Need::Collaborate).await?
-    };
-    let mut tx = state.db.pool.begin().await?;
-    let version = db::apps::app_next_release(&mut tx, app.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {name} not found")))?;
+    let app = find_app(state, caller, name, Need::Collaborate).await?;
+    let (mut tx, version) = super::releases::begin_release(state, &app).await?;
     let (config, build_id) = current(&mut tx, app.id, version - 1).await?;
     let next = config.apply(&change)?;
     let stored = serde_json::to_string(&next).map_err(|e| ApiError::internal("storing a config", e))?;

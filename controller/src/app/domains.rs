@@ -3,7 +3,7 @@
 use paas_core::api::{Domain, DomainCreate};
 use paas_core::Hostname;
 
-use super::access::{app_for, Need};
+use super::access::{app_for, find_app, Need};
 use super::timestamp;
 use crate::auth::Caller;
 use crate::db::{self, apps::AppRow, Conn};
@@ -51,10 +51,7 @@ fn parse_custom(state: &State, hostname: &str) -> ApiResult<Hostname> {
 /// Adds a custom domain to an app.
 pub async fn add(state: &State, caller: &Caller, name: &str, request: DomainCreate) -> ApiResult<Domain> {
     let host = parse_custom(state, &request.hostname)?;
-    let app = {
-        let mut conn = state.db.pool.acquire().await?;
-        app_for(&mut conn, caller, name, Need::Collaborate).await?
-    };
+    let app = find_app(state, caller, name, Need::Collaborate).await?;
     let mut tx = state.db.pool.begin().await?;
     let row = match db::domains::domain_insert(&mut tx, app.id, host.as_str()).await {
         Ok(row) => row,
@@ -72,10 +69,7 @@ pub async fn add(state: &State, caller: &Caller, name: &str, request: DomainCrea
 /// Removes a custom domain from an app.
 pub async fn remove(state: &State, caller: &Caller, name: &str, hostname: &str) -> ApiResult<()> {
     let host = Hostname::parse(hostname)?;
-    let app = {
-        let mut conn = state.db.pool.acquire().await?;
-        app_for(&mut conn, caller, name, Need::Collaborate).await?
-    };
+    let app = find_app(state, caller, name, Need::Collaborate).await?;
     let mut tx = state.db.pool.begin().await?;
     if !db::domains::domain_delete(&mut tx, app.id, host.as_str()).await? {
         return Err(ApiError::not_found(format!("{name} has no custom domain {host}"))

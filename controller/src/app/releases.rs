@@ -4,11 +4,13 @@
 use paas_core::api::{Release, ReleaseInfo, RollbackRequest};
 use paas_core::ReleaseVersion;
 
-use super::access::{app_for, Need};
+use super::access::{app_for, find_app, Need};
 use super::config::parse_stored;
 use super::timestamp;
 use crate::auth::Caller;
-use crate::db::{self, releases::NewRelease, releases::ReleaseRow};
+use sqlx::{Any, Transaction};
+
+use crate::db::{self, apps::AppRow, releases::NewRelease, releases::ReleaseRow};
 use crate::error::{ApiError, ApiResult};
 use crate::State;
 
@@ -29,6 +31,16 @@ fn release_view(row: &ReleaseRow, current: i64) -> Release {
 fn release_not_found(name: &str, version: i64) -> ApiError {
     ApiError::not_found(format!("release v{version} of {name} not found"))
         .with_hint(format!("see `paas releases -a {name}`"))
+}
+
+/// Opens the transaction that adds a release to `app` and allocates its number with
+/// the transaction's first statement, so concurrent writers queue there.
+pub async fn begin_release(state: &State, app: &AppRow) -> ApiResult<(Transaction<'static, Any>, i64)> {
+    let mut tx = state.db.pool.begin().await?;
+    let version = db::apps::app_next_release(&mut tx, app.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {} not found", app.name)))?;
+    Ok((tx, version))
 }
 
 /// The app's releases, newest first.
@@ -62,14 +74,8 @@ pub async fn rollback(
     request: RollbackRequest,
 ) -> ApiResult<Release> {
     let target = request.version.map(ReleaseVersion::new).transpose()?.map(|v| i64::from(v.get()));
-    let app = {
-        let mut conn = state.db.pool.acquire().await?;
-        app_for(&mut conn, caller, name, Need::Collaborate).await?
-    };
-    let mut tx = state.db.pool.begin().await?;
-    let version = db::apps::app_next_release(&mut tx, app.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {name} not found")))?;
+    let app = find_app(state, caller, name, Need::Collaborate).await?;
+    let (mut tx, version) = begin_release(state, &app).await?;
     let previous = version - 1;
     let target = match target {
         Some(t) => t,
