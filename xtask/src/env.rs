@@ -16,6 +16,13 @@ pub const API_ADDR_DEFAULT: &str = "127.0.0.1:7700";
 /// `<repo>/.paas`.
 pub const DATA_DIR: &str = "PAAS_DATA_DIR";
 
+/// paasd's database (`paas_core::settings::DATABASE_URL`); `bench` sets it for the
+/// PostgreSQL run and removes it for the SQLite run.
+pub const DATABASE_URL: &str = "PAAS_DATABASE_URL";
+
+/// paasd's log filter (`paas_core::settings::LOG`); `bench` sets it to `warn`.
+pub const LOG: &str = "PAAS_LOG";
+
 /// Set for the second `cargo test` run: the test helpers create and drop a fresh
 /// database per test through this PostgreSQL URL. Unset, tests use SQLite.
 pub const TEST_POSTGRES_URL: &str = "PAAS_TEST_POSTGRES_URL";

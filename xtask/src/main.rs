@@ -3,12 +3,15 @@
 //!
 //! - `cargo xtask test` runs everything CI runs (`.ci/run` is a thin wrapper over it).
 //! - `cargo xtask up` builds the platform and runs `paasd` in the foreground.
+//! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL and writes
+//!   the results to `docs/benchmarks.md`.
 //!
 //! Arguments are parsed by hand: the commands are few and their flags simple. Each
 //! command lives in its own module; `apt`, `postgres` and `process` are the shared
 //! parts, and `env` names every variable xtask reads.
 
 mod apt;
+mod bench;
 mod env;
 mod postgres;
 mod process;
@@ -32,6 +35,14 @@ commands:
           -- <args>      passed to both cargo test runs (e.g. a test name filter)
   up    Install what is missing, build paasd and paas in release mode, and run paasd
         in the foreground (PAAS_DATA_DIR defaults to <repo>/.paas).
+  bench api [--apps N] [--requests N]
+        Build paasd in release mode and measure its REST API over loopback, on SQLite
+        and then on a fresh database of the private PostgreSQL cluster: latency and
+        throughput of GET /v1/apps and of config changes (sequential and from 8
+        threads). Prints a table and rewrites the `## API` section of
+        docs/benchmarks.md.
+          --apps N       apps created before measuring (default 1000)
+          --requests N   counted requests per measurement (default 500)
   postgres
         Ensure the private PostgreSQL test cluster runs and print its URL.
   help  Print this text.
@@ -55,6 +66,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     };
     match command.as_str() {
         "test" => test::run(test::Options::parse(rest)?)?,
+        "bench" => bench::run(&bench::Options::parse(rest)?)?,
         "up" => {
             no_args(command, rest)?;
             return up::run();

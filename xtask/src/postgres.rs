@@ -52,6 +52,25 @@ pub fn url() -> String {
     format!("postgres://paas:paas@127.0.0.1:{PORT}/postgres")
 }
 
+/// The URL of database `name` on the test cluster, as role `paas`.
+pub fn database_url(name: &str) -> String {
+    format!("postgres://paas:paas@127.0.0.1:{PORT}/{name}")
+}
+
+/// Runs `sql` as role `paas` on the maintenance database of the running cluster (see
+/// [`ensure_running`]); returns psql's unaligned, tuples-only output, trimmed.
+pub fn psql(sql: &str) -> anyhow::Result<String> {
+    let cluster = Cluster::find()?;
+    let out = process::read(
+        cluster.command("psql").args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]).args([
+            "-c",
+            sql,
+            &url(),
+        ]),
+    )?;
+    Ok(out.trim().to_owned())
+}
+
 /// Makes sure the test cluster exists, runs and accepts [`url`]; returns the URL.
 pub fn ensure_running() -> anyhow::Result<String> {
     apt::ensure_packages(PACKAGES)?;
