@@ -13,6 +13,7 @@ pub mod names;
 pub mod parse;
 pub mod procfile;
 pub mod release;
+pub mod routes;
 pub mod settings;
 
 pub use config::{ConfigKey, ConfigValue, ConfigVars};

@@ -29,7 +29,7 @@ pub const API_ADDR: Setting = Setting {
 pub const DATA_DIR: Setting = Setting {
     name: "PAAS_DATA_DIR",
     default: "$XDG_DATA_HOME/paas, else ~/.local/share/paas",
-    read_by: "paasd",
+    read_by: "paasd, paas-router",
     doc: "Directory for the SQLite database, the JWT signing key and other state. Created with mode 0700.",
 };
 
@@ -37,7 +37,7 @@ pub const DATA_DIR: Setting = Setting {
 pub const DOMAIN: Setting = Setting {
     name: "PAAS_DOMAIN",
     default: "localhost",
-    read_by: "paasd",
+    read_by: "paasd, paas-router",
     doc: "Platform domain: every app answers on `<app>.<domain>`; the API on `paas.<domain>`, git on `git.<domain>`.",
 };
 
@@ -77,8 +77,56 @@ pub const PUBLIC_URL: Setting = Setting {
 pub const LOG: Setting = Setting {
     name: "PAAS_LOG",
     default: "info",
-    read_by: "paasd",
+    read_by: "paasd, paas-router",
     doc: "Log filter in `tracing` syntax, e.g. `info,paas_controller=debug`. Logs go to stderr.",
+};
+
+/// Where the router serves apps.
+pub const HTTP_ADDR: Setting = Setting {
+    name: "PAAS_HTTP_ADDR",
+    default: "127.0.0.1:8080",
+    read_by: "paas-router",
+    doc: "Address (IP:port) of the router's plain-HTTP listener, where apps are served. Port 0 picks a free port.",
+};
+
+/// Where the router keeps its copy of the route table.
+pub const ROUTER_STATE_DIR: Setting = Setting {
+    name: "PAAS_ROUTER_STATE_DIR",
+    default: "$PAAS_DATA_DIR/router",
+    read_by: "paas-router",
+    doc: "Directory where the router keeps `routes.json`, its copy of the last route table, so that it serves at once after a restart even when the controller is away. Created with mode 0700.",
+};
+
+/// The route stream the router follows.
+pub const ROUTER_FEED_URL: Setting = Setting {
+    name: "PAAS_ROUTER_FEED_URL",
+    default: "(none)",
+    read_by: "paas-router",
+    doc: "URL of the controller's route stream, e.g. `http://127.0.0.1:7700/v1/internal/routes/watch`. Without it the router serves the table saved on disk.",
+};
+
+/// The router's credential for the route stream.
+pub const ROUTER_TOKEN: Setting = Setting {
+    name: "PAAS_ROUTER_TOKEN",
+    default: "(none)",
+    read_by: "paas-router",
+    doc: "Bearer token the router presents to the controller's route stream.",
+};
+
+/// Where `paas.<domain>` goes.
+pub const ROUTER_CONTROLLER_ADDR: Setting = Setting {
+    name: "PAAS_ROUTER_CONTROLLER_ADDR",
+    default: "(none)",
+    read_by: "paas-router",
+    doc: "Address (IP:port) of the controller's API, which the router serves on `paas.<PAAS_DOMAIN>`. Without it that host answers 404.",
+};
+
+/// Where `git.<domain>` goes.
+pub const ROUTER_BUILDER_ADDR: Setting = Setting {
+    name: "PAAS_ROUTER_BUILDER_ADDR",
+    default: "(none)",
+    read_by: "paas-router",
+    doc: "Address (IP:port) of the builder's git endpoint, which the router serves on `git.<PAAS_DOMAIN>`. Without it that host answers 404.",
 };
 
 /// Where the CLI keeps credentials.
@@ -115,6 +163,12 @@ pub const ALL: &[Setting] = &[
     JWT_TTL,
     PUBLIC_URL,
     LOG,
+    HTTP_ADDR,
+    ROUTER_STATE_DIR,
+    ROUTER_FEED_URL,
+    ROUTER_TOKEN,
+    ROUTER_CONTROLLER_ADDR,
+    ROUTER_BUILDER_ADDR,
     CONFIG_DIR,
     PASSWORD,
     APP,

@@ -1,0 +1,48 @@
+//! The router's errors at its edge, and how a cause chain is written to the log.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Why the router could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The state directory cannot be made or used.
+    #[error("cannot prepare the state directory {path}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::persist::PersistError,
+    },
+    /// The listener has no local address (it is not bound).
+    #[error("the HTTP listener has no local address")]
+    ListenerAddress(#[source] io::Error),
+}
+
+/// Writes an error and all its causes, `outer: inner: innermost`, for logs.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains() {
+        let e = RouterError::ListenerAddress(io::Error::new(io::ErrorKind::NotConnected, "not bound"));
+        assert_eq!(ErrorChain(&e).to_string(), "the HTTP listener has no local address: not bound");
+    }
+}

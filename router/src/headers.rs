@@ -1,0 +1,257 @@
+//! What the router reads from and writes to headers: the host a request is for,
+//! hop-by-hop headers (removed both ways), the `X-Forwarded-*` headers and
+//! `X-Request-Id`.
+//!
+//! Client-sent `X-Forwarded-*` and `Forwarded` headers are never passed on: an app
+//! must be able to trust what the router says about the client. Nothing here logs a
+//! header's value.
+
+use std::net::IpAddr;
+
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use hyper::http::request::Parts;
+
+/// `X-Forwarded-For`: the client's address.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`: the scheme the client used.
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`: the `Host` the client sent.
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Forwarded-Port`: the router's port the client connected to.
+pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+/// `X-Request-Id`: one id per request, for logs on both sides.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest client-sent request id the router keeps.
+pub const MAX_REQUEST_ID_LEN: usize = 200;
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+
+/// The host a request is for: the authority of an absolute-form target, else the
+/// `Host` header; lowercased, without port or trailing dot. `None` when there is no
+/// usable host (missing, repeated, or not text).
+pub fn request_host(parts: &Parts) -> Option<String> {
+    let raw = match parts.uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => {
+            let mut values = parts.headers.get_all(HOST).iter();
+            let first = values.next()?;
+            if values.next().is_some() {
+                return None;
+            }
+            first.to_str().ok()?
+        }
+    };
+    normalise_host(raw)
+}
+
+/// `Example.COM.:8080` -> `example.com`. An IPv6 literal keeps its brackets.
+pub fn normalise_host(raw: &str) -> Option<String> {
+    let raw = raw.rsplit_once('@').map_or(raw, |(_, host)| host);
+    let host = if raw.starts_with('[') {
+        &raw[..=raw.find(']')?]
+    } else {
+        match raw.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            Some(_) => return None,
+            None => raw,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// Removes the hop-by-hop headers: `Connection` and every header it names,
+/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the body
+/// again) and `Upgrade`. `Host` stays even when `Connection` names it.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| *name != HOST)
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        CONNECTION,
+        KEEP_ALIVE,
+        PROXY_AUTHENTICATE,
+        PROXY_AUTHORIZATION,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    let proxy: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str() == "proxy" || name.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for name in proxy {
+        headers.remove(name);
+    }
+}
+
+/// What the router tells an app about a request.
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    /// The client's address (an IPv4-mapped IPv6 address is written as IPv4).
+    pub client_ip: IpAddr,
+    /// The port of the router's listener.
+    pub port: u16,
+    /// The `Host` the client sent, as sent.
+    pub host: Option<HeaderValue>,
+    /// The request's id.
+    pub request_id: HeaderValue,
+}
+
+/// Sets the `X-Forwarded-*` and `X-Request-Id` headers, replacing whatever the client
+/// sent, and drops a client-sent `Forwarded`.
+pub fn set_forwarded(headers: &mut HeaderMap, forwarded: Forwarded) {
+    headers.remove(FORWARDED);
+    let client_ip = forwarded.client_ip.to_canonical().to_string();
+    headers
+        .insert(X_FORWARDED_FOR, HeaderValue::try_from(client_ip).expect("an IP address is a header value"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, HeaderValue::from(forwarded.port));
+    match forwarded.host {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+    headers.insert(X_REQUEST_ID, forwarded.request_id);
+}
+
+/// The client's `X-Request-Id` when it is a sane token (1 to 200 characters of
+/// `A-Z a-z 0-9 - _ .`), else a new random id.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(X_REQUEST_ID)
+        .filter(|v| {
+            let bytes = v.as_bytes();
+            !bytes.is_empty()
+                && bytes.len() <= MAX_REQUEST_ID_LEN
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+/// A random UUID (version 4), the form Heroku's router uses.
+pub fn new_request_id() -> HeaderValue {
+    let n = (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    let hex = format!("{n:032x}");
+    let id = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
+    HeaderValue::try_from(id).expect("hex digits and dashes are a header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::Request;
+
+    fn parts(target: &str, hosts: &[&str]) -> Parts {
+        let mut builder = Request::get(target);
+        for host in hosts {
+            builder = builder.header(HOST, *host);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(request_host(&parts("/", &["Hello.LOCALHOST:8080"])).as_deref(), Some("hello.localhost"));
+        assert_eq!(request_host(&parts("/", &["hello.localhost."])).as_deref(), Some("hello.localhost"));
+        assert_eq!(
+            request_host(&parts("http://Abs.Example.com:81/x", &["other"])).as_deref(),
+            Some("abs.example.com")
+        );
+        assert_eq!(request_host(&parts("/", &["[::1]:8080"])).as_deref(), Some("[::1]"));
+        assert_eq!(request_host(&parts("/", &[])), None);
+        assert_eq!(request_host(&parts("/", &["a.com", "b.com"])), None);
+        assert_eq!(request_host(&parts("/", &[":8080"])), None);
+        assert_eq!(request_host(&parts("/", &["a.com:http"])), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, X-Secret, host"),
+            ("connection", "x-other"),
+            ("x-secret", "1"),
+            ("x-other", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic Zm9v"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy", "http://evil"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("host", "a.example.com"),
+            ("x-kept", "1"),
+        ] {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn forwarded_headers_replace_the_clients() {
+        let mut headers = HeaderMap::new();
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("7.7.7.7"));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        headers.insert(X_FORWARDED_HOST, HeaderValue::from_static("evil"));
+        headers.insert(FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
+        set_forwarded(
+            &mut headers,
+            Forwarded {
+                client_ip: "127.0.0.1".parse().unwrap(),
+                port: 8080,
+                host: Some(HeaderValue::from_static("Hello.localhost:8080")),
+                request_id: HeaderValue::from_static("abc"),
+            },
+        );
+        let all = |name| headers.get_all(name).iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>();
+        assert_eq!(all(X_FORWARDED_FOR), ["127.0.0.1"]);
+        assert_eq!(all(X_FORWARDED_PROTO), ["http"]);
+        assert_eq!(all(X_FORWARDED_HOST), ["Hello.localhost:8080"]);
+        assert_eq!(all(X_FORWARDED_PORT), ["8080"]);
+        assert_eq!(all(X_REQUEST_ID), ["abc"]);
+        assert!(headers.get(FORWARDED).is_none());
+    }
+
+    #[test]
+    fn request_ids() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(X_REQUEST_ID, HeaderValue::from_str(v).unwrap());
+            request_id(&h)
+        };
+        assert_eq!(with("abc-123_x.y"), "abc-123_x.y");
+        assert_eq!(with(&"a".repeat(200)), "a".repeat(200).as_str());
+        for bad in ["", "a b", "a/b", "<script>", &"a".repeat(201)] {
+            let id = with(bad);
+            assert_ne!(id, bad);
+            assert_eq!(id.len(), 36);
+        }
+        let id = new_request_id();
+        let id = id.to_str().unwrap();
+        assert_eq!(id.as_bytes()[14], b'4', "{id}");
+        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{id}");
+        assert_ne!(new_request_id(), new_request_id());
+    }
+}

@@ -1,0 +1,90 @@
+//! The router binary's configuration, read once from the `PAAS_*` environment
+//! variables documented in `paas_core::settings`. This is the only module of the
+//! router that reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use paas_core::settings::{self, Setting};
+use paas_core::Hostname;
+
+use crate::config::{ConfigError, FeedConfig, FeedToken, FeedUrl, RouterConfig};
+
+/// A variable that is set to something unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} is invalid: {reason}")]
+pub struct SettingsError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What is wrong; never the value of a secret.
+    pub reason: String,
+}
+
+impl SettingsError {
+    fn new(setting: &Setting, reason: impl ToString) -> Self {
+        Self { variable: setting.name, reason: reason.to_string() }
+    }
+}
+
+/// What the binary needs: where to listen, and the router's configuration.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// `PAAS_HTTP_ADDR`.
+    pub http_addr: SocketAddr,
+    /// Everything else.
+    pub config: RouterConfig,
+    /// `PAAS_LOG`.
+    pub log_filter: String,
+}
+
+#[allow(clippy::disallowed_methods)] // The one place the router reads its environment.
+fn read(setting: &Setting) -> Option<String> {
+    std::env::var(setting.name).ok().filter(|v| !v.is_empty())
+}
+
+#[allow(clippy::disallowed_methods)] // The one place the router reads its environment.
+fn default_data_dir() -> Result<PathBuf, SettingsError> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("paas"));
+    }
+    let home = std::env::var_os("HOME").ok_or_else(|| {
+        SettingsError::new(&settings::ROUTER_STATE_DIR, "unset, and so are PAAS_DATA_DIR and HOME")
+    })?;
+    Ok(PathBuf::from(home).join(".local/share/paas"))
+}
+
+fn addr(setting: &Setting) -> Result<Option<SocketAddr>, SettingsError> {
+    read(setting)
+        .map(|v| v.parse().map_err(|_| SettingsError::new(setting, format!("expected IP:port, got {v:?}"))))
+        .transpose()
+}
+
+impl RouterSettings {
+    /// Reads the environment; an invalid value is an error naming its variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let http_addr = addr(&settings::HTTP_ADDR)?
+            .unwrap_or_else(|| settings::HTTP_ADDR.default.parse().expect("a valid default"));
+        let domain = read(&settings::DOMAIN).unwrap_or_else(|| settings::DOMAIN.default.to_owned());
+        let domain = Hostname::parse(&domain).map_err(|e| SettingsError::new(&settings::DOMAIN, e))?;
+        let state_dir = match (read(&settings::ROUTER_STATE_DIR), read(&settings::DATA_DIR)) {
+            (Some(dir), _) => PathBuf::from(dir),
+            (None, Some(data)) => PathBuf::from(data).join("router"),
+            (None, None) => default_data_dir()?.join("router"),
+        };
+        let token = read(&settings::ROUTER_TOKEN)
+            .map(|t| FeedToken::parse(&t))
+            .transpose()
+            .map_err(|e: ConfigError| SettingsError::new(&settings::ROUTER_TOKEN, e))?;
+        let feed = read(&settings::ROUTER_FEED_URL)
+            .map(|url| FeedUrl::parse(&url))
+            .transpose()
+            .map_err(|e| SettingsError::new(&settings::ROUTER_FEED_URL, e))?
+            .map(|url| FeedConfig::new(url, token));
+        let mut config = RouterConfig::new(domain, state_dir);
+        config.feed = feed;
+        config.controller_addr = addr(&settings::ROUTER_CONTROLLER_ADDR)?;
+        config.builder_addr = addr(&settings::ROUTER_BUILDER_ADDR)?;
+        let log_filter = read(&settings::LOG).unwrap_or_else(|| settings::LOG.default.to_owned());
+        Ok(Self { http_addr, config, log_filter })
+    }
+}

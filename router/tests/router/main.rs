@@ -1,0 +1,8 @@
+//! Router tests: the real router on a free port of 127.0.0.1, in front of real HTTP
+//! backends, fed by a real HTTP route stream. What they check is what a client of an
+//! app, or the controller, would see.
+
+mod feed;
+mod helpers;
+mod lifecycle;
+mod proxy;
