@@ -24,7 +24,7 @@ pub fn app_view(state: &State, row: &AppRow) -> App {
 /// Creates an app owned by the caller, with an empty config as release v1.
 pub async fn create(state: &State, caller: &Caller, request: AppCreate) -> ApiResult<App> {
     let name = AppName::parse(&request.name)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let app_id = match db::apps::app_insert(&mut tx, name.as_str(), caller.id).await {
         Ok(id) => id,
         Err(e) if is_unique_violation(&e) => {
@@ -77,7 +77,7 @@ pub async fn info(state: &State, caller: &Caller, name: &str) -> ApiResult<AppIn
 /// Destroys an app and everything it owns (owner or admin).
 pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()> {
     let row = find_app(state, caller, name, Need::Own).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !db::apps::app_delete(&mut tx, row.id).await? {
         return Err(ApiError::not_found(format!("app {name} not found")));
     }

@@ -52,7 +52,7 @@ fn parse_custom(state: &State, hostname: &str) -> ApiResult<Hostname> {
 pub async fn add(state: &State, caller: &Caller, name: &str, request: DomainCreate) -> ApiResult<Domain> {
     let host = parse_custom(state, &request.hostname)?;
     let app = find_app(state, caller, name, Need::Collaborate).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let row = match db::domains::domain_insert(&mut tx, app.id, host.as_str()).await {
         Ok(row) => row,
         Err(e) if is_unique_violation(&e) => {
@@ -70,7 +70,7 @@ pub async fn add(state: &State, caller: &Caller, name: &str, request: DomainCrea
 pub async fn remove(state: &State, caller: &Caller, name: &str, hostname: &str) -> ApiResult<()> {
     let host = Hostname::parse(hostname)?;
     let app = find_app(state, caller, name, Need::Collaborate).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !db::domains::domain_delete(&mut tx, app.id, host.as_str()).await? {
         return Err(ApiError::not_found(format!("{name} has no custom domain {host}"))
             .with_hint(format!("see `paas domains -a {name}`")));

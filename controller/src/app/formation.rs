@@ -71,7 +71,7 @@ pub async fn scale(
         }
         app
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     for (process_type, quantity) in &wanted {
         db::formations::formation_upsert(&mut tx, app.id, process_type.as_str(), i64::from(quantity.get()))
             .await?;

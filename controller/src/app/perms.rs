@@ -53,7 +53,7 @@ pub async fn add(
     request: CollaboratorAdd,
 ) -> ApiResult<Collaborator> {
     let (app, user_id) = app_and_user(state, caller, name, &request.username).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     match db::apps::collaborator_insert(&mut tx, app.id, user_id).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => {
@@ -72,7 +72,7 @@ pub async fn add(
 /// Stops a user from acting on an app.
 pub async fn remove(state: &State, caller: &Caller, name: &str, username: &str) -> ApiResult<()> {
     let (app, user_id) = app_and_user(state, caller, name, username).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !db::apps::collaborator_delete(&mut tx, app.id, user_id).await? {
         return Err(ApiError::not_found(format!("{username} does not collaborate on {name}")));
     }

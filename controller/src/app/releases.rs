@@ -8,9 +8,7 @@ use super::access::{app_for, find_app, Need};
 use super::config::parse_stored;
 use super::timestamp;
 use crate::auth::Caller;
-use sqlx::{Any, Transaction};
-
-use crate::db::{self, apps::AppRow, releases::NewRelease, releases::ReleaseRow};
+use crate::db::{self, apps::AppRow, releases::NewRelease, releases::ReleaseRow, WriteTx};
 use crate::error::{ApiError, ApiResult};
 use crate::State;
 
@@ -35,8 +33,8 @@ fn release_not_found(name: &str, version: i64) -> ApiError {
 
 /// Opens the transaction that adds a release to `app` and allocates its number with
 /// the transaction's first statement, so concurrent writers queue there.
-pub async fn begin_release(state: &State, app: &AppRow) -> ApiResult<(Transaction<'static, Any>, i64)> {
-    let mut tx = state.db.pool.begin().await?;
+pub async fn begin_release(state: &State, app: &AppRow) -> ApiResult<(WriteTx, i64)> {
+    let mut tx = state.db.begin_write().await?;
     let version = db::apps::app_next_release(&mut tx, app.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("app {} not found", app.name)))?;

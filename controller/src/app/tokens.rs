@@ -32,7 +32,7 @@ pub async fn create(state: &State, caller: &Caller, request: TokenCreate) -> Api
         ));
     }
     let (secret, prefix, hash) = auth::new_api_token();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let row = db::tokens::token_insert(&mut tx, caller.id, description, &prefix, &hash).await?;
     db::events::event_insert(
         &mut tx,
@@ -48,7 +48,7 @@ pub async fn create(state: &State, caller: &Caller, request: TokenCreate) -> Api
 
 /// Revokes one of the caller's tokens.
 pub async fn revoke(state: &State, caller: &Caller, id: i64) -> ApiResult<()> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !db::tokens::token_delete(&mut tx, caller.id, id).await? {
         return Err(ApiError::not_found(format!("token {id} not found")).with_hint("see `paas tokens`"));
     }

@@ -45,7 +45,7 @@ pub async fn register(state: &State, caller: Option<&Caller>, creds: Credentials
         .map_err(|e| ApiError::internal("hashing a password", e))?
         .map_err(|e| ApiError::internal("hashing a password", e))?;
 
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let row = match db::users::user_insert(&mut tx, username.as_str(), &hash).await {
         Ok(row) => row,
         Err(e) if is_unique_violation(&e) => {
@@ -100,7 +100,7 @@ pub async fn update(state: &State, caller: &Caller, username: &str, change: User
     if change.admin.is_none() && change.disabled.is_none() {
         return Err(ApiError::invalid("nothing to change: give `admin` or `disabled`"));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let row =
         db::users::user_update_flags(&mut tx, username, change.admin, change.disabled).await?.ok_or_else(
             || ApiError::not_found(format!("user {username} not found")).with_hint("see `paas users`"),

@@ -5,9 +5,10 @@
 //! the logic decides what is atomic. SQL is written once for both databases: `$N`
 //! placeholders, `RETURNING`, `ON CONFLICT`, times as Unix milliseconds.
 //!
-//! SQLite and write transactions: the first statement of every transaction that writes
-//! is a write, so that it takes SQLite's write lock at once (and waits on the busy
-//! timeout) instead of failing later when a read snapshot cannot be upgraded.
+//! SQLite and write transactions: every transaction that writes begins with
+//! [`Db::begin_write`], which on SQLite queues writers in order inside the process, and
+//! its first statement is a write, so that it takes SQLite's write lock at once instead
+//! of failing later when a read snapshot cannot be upgraded.
 
 pub mod apps;
 pub mod domains;
@@ -17,11 +18,14 @@ pub mod releases;
 pub mod tokens;
 pub mod users;
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use sqlx::AnyConnection as Conn;
 
@@ -41,6 +45,37 @@ pub struct Db {
     pub pool: AnyPool,
     /// Which database.
     pub backend: Backend,
+    /// SQLite has one writer at a time: write transactions queue here, in order,
+    /// instead of sleeping in SQLite's busy handler (which gives a long, unfair tail).
+    /// `None` on PostgreSQL, where row locks order writers of the same rows.
+    writers: Option<Arc<Semaphore>>,
+}
+
+/// A write transaction: derefs to the transaction (and so to a connection); commit it
+/// or drop it to roll back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer go.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Why the store could not be opened.
@@ -97,7 +132,20 @@ impl Db {
             Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(OpenError::Migrate)?;
-        Ok(Db { pool, backend })
+        let writers = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        Ok(Db { pool, backend, writers })
+    }
+
+    /// Begins a transaction that writes; on SQLite, after waiting for the writer
+    /// before it to finish.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = match &self.writers {
+            Some(writers) => {
+                Some(writers.clone().acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?)
+            }
+            None => None,
+        };
+        Ok(WriteTx { tx: self.pool.begin().await?, _turn: turn })
     }
 
     /// Whether the database answers; for `/readyz`.
