@@ -183,6 +183,19 @@ pub async fn authenticate(state: &State, header: Option<&str>) -> ApiResult<Call
     Caller::from_row(row)
 }
 
+/// Checks the internal credential that the platform's own parts (routers) present.
+pub fn authenticate_internal(state: &State, header: Option<&str>) -> ApiResult<()> {
+    let expected = state.config.internal_token.as_bytes();
+    let given = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default().as_bytes();
+    // Compare in constant time: the length is not secret, the bytes are.
+    let same = given.len() == expected.len()
+        && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if expected.is_empty() || !same {
+        return Err(ApiError::unauthenticated("this endpoint is for the platform's own parts"));
+    }
+    Ok(())
+}
+
 /// Checks a user's password for login; refuses unknown users, wrong passwords and
 /// disabled users alike slowly.
 pub async fn login(state: &State, username: &str, password: &str) -> ApiResult<Caller> {
@@ -200,7 +213,8 @@ pub async fn login(state: &State, username: &str, password: &str) -> ApiResult<C
     }
 }
 
-fn authorization_header(req: &HttpRequest) -> Option<String> {
+/// The `Authorization` header of a request, if it is text.
+pub fn authorization_header(req: &HttpRequest) -> Option<String> {
     req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 

@@ -55,6 +55,8 @@ pub struct ControllerConfig {
     pub jwt_ttl: Duration,
     /// The HMAC key that signs JWTs.
     pub jwt_secret: Vec<u8>,
+    /// The credential of the platform's own parts (routers) for `/v1/internal`.
+    pub internal_token: String,
 }
 
 impl ControllerConfig {

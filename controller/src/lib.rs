@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod openapi;
+pub mod route_feed;
 pub mod routes;
 
 use std::future::Future;
@@ -29,6 +30,8 @@ pub struct State {
     pub config: ControllerConfig,
     /// Signs and checks login tokens.
     pub jwt: auth::JwtKeys,
+    /// The route table routers follow.
+    pub routes: route_feed::RouteFeed,
 }
 
 impl State {
@@ -36,7 +39,9 @@ impl State {
     pub async fn open(config: ControllerConfig, database_url: &str) -> Result<State, db::OpenError> {
         let db = Db::open(database_url).await?;
         let jwt = auth::JwtKeys::new(&config.jwt_secret, config.jwt_ttl);
-        Ok(State { db, config, jwt })
+        let routes = route_feed::RouteFeed::new();
+        routes.refresh(&db, &config.domain).await.map_err(db::OpenError::Connect)?;
+        Ok(State { db, config, jwt, routes })
     }
 }
 
@@ -68,6 +73,7 @@ pub async fn serve(
     let result = tokio::select! {
         result = &mut server => result,
         () = shutdown => {
+            state.routes.close();
             // The server future itself carries out the stop: poll both.
             let ((), result) = tokio::join!(handle.stop(true), server);
             result

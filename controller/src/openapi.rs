@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{apps, auth, config, domains, formation, perms, platform, releases, tokens, users};
+use crate::routes::{
+    apps, auth, config, domains, formation, internal, perms, platform, releases, tokens, users,
+};
 
 /// The paas REST API.
 #[derive(OpenApi)]
@@ -21,6 +23,7 @@ use crate::routes::{apps, auth, config, domains, formation, perms, platform, rel
         formation::get, formation::scale,
         domains::list, domains::add, domains::remove,
         perms::list, perms::add, perms::remove,
+        internal::routes_watch,
     ),
     modifiers(&BearerAuth)
 )]

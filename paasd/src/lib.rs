@@ -17,6 +17,9 @@ pub use settings::PaasdConfig;
 
 /// The JWT signing key's file name in the data dir.
 pub const JWT_KEY_FILE: &str = "jwt.key";
+/// The internal credential's file name in the data dir: routers present it to follow
+/// the route table.
+pub const INTERNAL_TOKEN_FILE: &str = "internal.token";
 /// The SQLite database's file name in the data dir.
 pub const SQLITE_FILE: &str = "paas.db";
 
@@ -40,6 +43,9 @@ pub async fn run(
     let key_path = config.data_dir.join(JWT_KEY_FILE);
     let jwt_secret = secrets::load_or_create_secret(&key_path)
         .with_context(|| format!("cannot read or create the key file {}", key_path.display()))?;
+    let internal_path = config.data_dir.join(INTERNAL_TOKEN_FILE);
+    let internal_token = secrets::load_or_create_secret(&internal_path)
+        .with_context(|| format!("cannot read or create the key file {}", internal_path.display()))?;
     let addr = api_listener.local_addr().context("the API listener has no address")?;
     api_listener.set_nonblocking(true).context("cannot make the API listener non-blocking")?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -51,6 +57,7 @@ pub async fn run(
         registration: config.registration,
         jwt_ttl: config.jwt_ttl,
         jwt_secret,
+        internal_token: hex::encode(internal_token),
     };
     let state = State::open(controller, &config.effective_database_url())
         .await

@@ -97,6 +97,12 @@ impl TestPlatform {
         panic!("paasd did not become ready");
     }
 
+    /// The internal credential routers present.
+    pub fn internal_token(&self) -> String {
+        std::fs::read_to_string(self.config.data_dir.join(paasd::INTERNAL_TOKEN_FILE))
+            .expect("paasd made the internal token")
+    }
+
     /// A client without credentials.
     pub fn anonymous(&self) -> ApiClient {
         ApiClient::new(&self.url)

@@ -47,6 +47,7 @@ pub async fn create(state: &State, caller: &Caller, request: AppCreate) -> ApiRe
         .await?
         .ok_or_else(|| ApiError::internal("reading the new app", sqlx::Error::RowNotFound))?;
     tx.commit().await?;
+    super::routes_changed(state).await;
     Ok(app_view(state, &row))
 }
 
@@ -83,5 +84,6 @@ pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()
     }
     db::events::event_insert(&mut tx, &caller.username, "app.destroy", Some(name), "").await?;
     tx.commit().await?;
+    super::routes_changed(state).await;
     Ok(())
 }

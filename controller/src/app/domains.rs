@@ -63,6 +63,7 @@ pub async fn add(state: &State, caller: &Caller, name: &str, request: DomainCrea
     };
     db::events::event_insert(&mut tx, &caller.username, "domain.add", Some(name), host.as_str()).await?;
     tx.commit().await?;
+    super::routes_changed(state).await;
     Ok(Domain { hostname: row.hostname, kind: "custom".into(), created_at: timestamp(row.created_at) })
 }
 
@@ -77,5 +78,6 @@ pub async fn remove(state: &State, caller: &Caller, name: &str, hostname: &str) 
     }
     db::events::event_insert(&mut tx, &caller.username, "domain.remove", Some(name), host.as_str()).await?;
     tx.commit().await?;
+    super::routes_changed(state).await;
     Ok(())
 }

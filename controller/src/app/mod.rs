@@ -18,6 +18,14 @@ use time::OffsetDateTime;
 
 use crate::State;
 
+/// Tells the routers after a write that touched apps or domains. A failure is logged,
+/// not returned: the write is done, and the next refresh carries the change.
+pub async fn routes_changed(state: &State) {
+    if let Err(e) = state.routes.refresh(&state.db, &state.config.domain).await {
+        tracing::warn!(error = %e, "could not rebuild the route table");
+    }
+}
+
 /// Whether the platform can serve requests: the database answers.
 pub async fn platform_ready(state: &State) -> Result<(), sqlx::Error> {
     state.db.ping().await

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod domains;
 pub mod formation;
+pub mod internal;
 pub mod perms;
 pub mod platform;
 pub mod releases;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .service(platform::platform)
                 .service(platform::events)
+                .service(internal::routes_watch)
                 .service(auth::register)
                 .service(auth::login)
                 .service(auth::whoami)

@@ -8,4 +8,5 @@ mod concurrency;
 mod config_releases;
 mod domains_formation;
 mod events;
+mod routing;
 mod users_tokens;

@@ -1,0 +1,125 @@
+//! The route table the routers follow: built from the store, published through a watch
+//! channel, and streamed at [`WATCH_PATH`](paas_core::routes::WATCH_PATH) as NDJSON (a
+//! snapshot, then versioned changes, with heartbeats; the format is documented in
+//! `paas_core::routes`).
+//!
+//! Every app answers on `<app>.<domain>` and its custom domains. Its backends are the
+//! healthy `web` processes; until the scheduler runs processes the list is empty and the
+//! router answers 503. After a write that touches apps or domains, the logic calls
+//! [`RouteFeed::refresh`], which rebuilds the table from the store and publishes it when
+//! it differs. Versions start at the start-up time in milliseconds, so they keep growing
+//! across controller restarts.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use paas_core::routes::{diff, Route, RouteTable, WatchMessage, HEARTBEAT_INTERVAL};
+use paas_core::{AppName, Hostname};
+use tokio::sync::{watch, Mutex};
+
+use crate::db::{self, Db};
+
+/// The current route table and its subscribers.
+pub struct RouteFeed {
+    table: watch::Sender<Arc<RouteTable>>,
+    /// Set when the controller shuts down, to end every stream.
+    closed: watch::Sender<bool>,
+    /// One rebuild at a time, so versions are published in order.
+    rebuilding: Mutex<()>,
+}
+
+impl RouteFeed {
+    /// An empty table whose version is the start-up time.
+    pub fn new() -> Self {
+        let version = u64::try_from(db::now_ms()).unwrap_or_default();
+        Self {
+            table: watch::Sender::new(Arc::new(RouteTable { version, routes: BTreeMap::new() })),
+            closed: watch::Sender::new(false),
+            rebuilding: Mutex::new(()),
+        }
+    }
+
+    /// The table now.
+    pub fn current(&self) -> Arc<RouteTable> {
+        self.table.borrow().clone()
+    }
+
+    /// Rebuilds the table from the store; publishes it, one version up, if it changed.
+    pub async fn refresh(&self, db: &Db, domain: &Hostname) -> Result<(), sqlx::Error> {
+        let _turn = self.rebuilding.lock().await;
+        let mut conn = db.pool.acquire().await?;
+        let rows = db::routes::app_host_list(&mut conn).await?;
+        drop(conn);
+        let mut routes = BTreeMap::new();
+        for row in rows {
+            // Names in the store were parsed on the way in; a row that no longer parses
+            // is skipped rather than taking every other route down with it.
+            let Ok(app) = AppName::parse(&row.name) else { continue };
+            let route = Route { app: app.clone(), backends: Vec::new() };
+            routes.entry(domain.app_host(&app)).or_insert_with(|| route.clone());
+            if let Some(host) = row.hostname.and_then(|h| Hostname::parse(&h).ok()) {
+                routes.insert(host, route);
+            }
+        }
+        self.table.send_if_modified(|table| {
+            if table.routes == routes {
+                return false;
+            }
+            *table = Arc::new(RouteTable { version: table.version + 1, routes });
+            true
+        });
+        Ok(())
+    }
+
+    /// Ends every watch stream (on shutdown).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// The NDJSON watch stream: a snapshot now, then changes as they happen, and an
+    /// empty line after [`HEARTBEAT_INTERVAL`] of silence.
+    pub fn watch(&self) -> impl Stream<Item = Result<Bytes, Infallible>> + 'static {
+        let mut table = self.table.subscribe();
+        let first = table.borrow_and_update().clone();
+        let snapshot = WatchMessage::Snapshot { table: (*first).clone() }.to_line();
+        let state = Watching { table, closed: self.closed.subscribe(), sent: first, pending: Some(snapshot) };
+        futures_util::stream::unfold(state, |mut w| async move {
+            if let Some(line) = w.pending.take() {
+                return Some((Ok(Bytes::from(line)), w));
+            }
+            if *w.closed.borrow() {
+                return None;
+            }
+            tokio::select! {
+                changed = w.table.changed() => {
+                    changed.ok()?;
+                    let next = w.table.borrow_and_update().clone();
+                    let message = WatchMessage::Changes { version: next.version, changes: diff(&w.sent, &next) };
+                    w.sent = next;
+                    Some((Ok(Bytes::from(message.to_line())), w))
+                }
+                _ = w.closed.changed() => None,
+                () = tokio::time::sleep(HEARTBEAT_INTERVAL) => Some((Ok(Bytes::from_static(b"\n")), w)),
+            }
+        })
+    }
+}
+
+impl Default for RouteFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where one watch stream is.
+struct Watching {
+    table: watch::Receiver<Arc<RouteTable>>,
+    closed: watch::Receiver<bool>,
+    /// The table the subscriber has.
+    sent: Arc<RouteTable>,
+    /// A line to send before waiting.
+    pending: Option<String>,
+}

@@ -1,0 +1,27 @@
+//! `/v1/internal`: what the platform's own parts call, with the internal credential.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_ENCODING};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use paas_core::api::ErrorBody;
+use paas_core::routes::WATCH_CONTENT_TYPE;
+
+use crate::auth;
+use crate::error::ApiResult;
+use crate::State;
+
+/// The route table as a stream of NDJSON lines: a snapshot, then versioned changes
+/// (routers only; `Authorization: Bearer <internal token>`).
+#[utoipa::path(operation_id = "internal_routes_watch", get, path = "/v1/internal/routes/watch", tag = "internal",
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "application/x-ndjson", description = "snapshot, then changes"),
+        (status = "4XX", body = ErrorBody)))]
+#[get("/internal/routes/watch")]
+pub async fn routes_watch(state: web::Data<State>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    auth::authenticate_internal(&state, auth::authorization_header(&req).as_deref())?;
+    Ok(HttpResponse::Ok()
+        .content_type(WATCH_CONTENT_TYPE)
+        .insert_header((CACHE_CONTROL, "no-store"))
+        // Compression would hold lines back in its buffer.
+        .insert_header((CONTENT_ENCODING, "identity"))
+        .streaming(state.routes.watch()))
+}

@@ -1,0 +1,139 @@
+//! The route table routers follow: the watch stream, and a real router fed by it.
+
+use std::time::Duration;
+
+use paas_core::routes::{WatchMessage, WATCH_PATH};
+use paas_core::Hostname;
+use paas_router::{FeedConfig, FeedToken, FeedUrl, RouterConfig, RouterState};
+use paas_tests::{spawn_controller, TestPlatform};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Opens the watch stream with `token` and returns the status line and a line reader.
+async fn open_watch(platform: &TestPlatform, token: &str) -> (String, BufReader<TcpStream>) {
+    let addr = platform.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET {WATCH_PATH} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).await.unwrap();
+    // Skip the headers.
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    (status, reader)
+}
+
+/// The next NDJSON message of a chunked watch stream (chunk sizes and heartbeats are
+/// skipped).
+async fn next_message(reader: &mut BufReader<TcpStream>) -> WatchMessage {
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).await.unwrap() > 0, "the stream ended");
+        if let Ok(Some(message)) = WatchMessage::from_line(line.trim_end()) {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_watch_stream_needs_the_internal_token() {
+    let platform = spawn_controller().await;
+    let admin = platform.admin().await;
+    admin.get(WATCH_PATH).await.expect_error(401, "unauthenticated");
+    platform.anonymous().get(WATCH_PATH).await.expect_error(401, "unauthenticated");
+    platform
+        .anonymous()
+        .with_token("not-the-token")
+        .get(WATCH_PATH)
+        .await
+        .expect_error(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn the_watch_stream_sends_a_snapshot_then_changes() {
+    let platform = spawn_controller().await;
+    let admin = platform.admin().await;
+    admin.create_app("hello").await;
+    let (status, mut reader) = open_watch(&platform, &platform.internal_token()).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let WatchMessage::Snapshot { table } = next_message(&mut reader).await else {
+        panic!("a snapshot first")
+    };
+    let hosts: Vec<&str> = table.routes.keys().map(Hostname::as_str).collect();
+    assert_eq!(hosts, ["hello.paas.test"]);
+    assert!(table.routes.values().all(|r| r.backends.is_empty()), "no processes run yet");
+
+    admin.post("/v1/apps/hello/domains", json!({"hostname": "www.example.com"})).await.expect(201);
+    let WatchMessage::Changes { version, changes } = next_message(&mut reader).await else {
+        panic!("changes")
+    };
+    assert_eq!(version, table.version + 1);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].host().as_str(), "www.example.com");
+
+    // A write that does not touch routes publishes nothing; the next one that does
+    // comes with the next version.
+    admin.config_set("hello", &[("A", "1")]).await;
+    admin.delete("/v1/apps/hello").await.expect(204);
+    let WatchMessage::Changes { version: after_destroy, changes } = next_message(&mut reader).await else {
+        panic!("changes")
+    };
+    assert_eq!(after_destroy, version + 1);
+    assert_eq!(changes.len(), 2, "both host names of hello are removed: {changes:?}");
+}
+
+/// Asks the router for `host` until it answers `status`.
+async fn eventually_status(router: &str, host: &str, status: u16) {
+    let client = reqwest::Client::new();
+    let mut last = 0;
+    for _ in 0..200 {
+        if let Ok(resp) = client.get(format!("http://{router}/")).header("host", host).send().await {
+            last = resp.status().as_u16();
+            if last == status {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the router kept answering {last} for {host}, not {status}");
+}
+
+#[tokio::test]
+async fn a_real_router_follows_the_controller() {
+    let platform = spawn_controller().await;
+    let admin = platform.admin().await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let mut config =
+        RouterConfig::new(Hostname::parse("paas.test").unwrap(), state_dir.path().join("router"));
+    let feed_url = FeedUrl::parse(&format!("{}{WATCH_PATH}", platform.url)).unwrap();
+    config.feed =
+        Some(FeedConfig::new(feed_url, Some(FeedToken::parse(&platform.internal_token()).unwrap())));
+    let router_state = RouterState::load(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(paas_router::run(listener, router_state, async {
+        let _ = stopped.await;
+    }));
+
+    eventually_status(&router, "hello.paas.test", 404).await;
+    admin.create_app("hello").await;
+    // The app exists and runs no web process yet: 503, not 404.
+    eventually_status(&router, "hello.paas.test", 503).await;
+    admin.post("/v1/apps/hello/domains", json!({"hostname": "www.example.com"})).await.expect(201);
+    eventually_status(&router, "www.example.com", 503).await;
+    admin.delete("/v1/apps/hello").await.expect(204);
+    eventually_status(&router, "hello.paas.test", 404).await;
+    eventually_status(&router, "www.example.com", 404).await;
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
