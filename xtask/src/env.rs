@@ -27,6 +27,11 @@ pub const LOG: &str = "PAAS_LOG";
 /// database per test through this PostgreSQL URL. Unset, tests use SQLite.
 pub const TEST_POSTGRES_URL: &str = "PAAS_TEST_POSTGRES_URL";
 
+/// Set for both `cargo test` runs: the content tag of the stack image
+/// (`paas/stack:bookworm-<hex>`) that `cargo xtask test` made or found, for the tests that
+/// build apps on it or run it.
+pub const TEST_STACK_IMAGE: &str = "PAAS_TEST_STACK_IMAGE";
+
 /// The value of an environment variable; unset, empty and non-UTF-8 all read as `None`.
 #[allow(
     clippy::disallowed_methods,

@@ -3,6 +3,8 @@
 //!
 //! - `cargo xtask test` runs everything CI runs (`.ci/run` is a thin wrapper over it).
 //! - `cargo xtask up` builds the platform and runs `paasd` in the foreground.
+//! - `cargo xtask stack` makes the stack image (the base of buildpack builds) when
+//!   missing.
 //! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL and writes
 //!   the results to `docs/benchmarks.md`.
 //!
@@ -15,6 +17,7 @@ mod bench;
 mod env;
 mod postgres;
 mod process;
+mod stack;
 mod test;
 mod up;
 
@@ -29,12 +32,19 @@ commands:
   test [--no-lint] [--sqlite-only] [-- <cargo test args>...]
         Everything CI runs, in order, stopping at the first failure: ensure Debian
         packages, cargo fmt --check, cargo clippy -D warnings, cargo build --bins,
-        cargo test on SQLite, then cargo test again on a private PostgreSQL.
+        the stack image (as `stack`), cargo test on SQLite, then cargo test again on
+        a private PostgreSQL. Both test runs get PAAS_TEST_STACK_IMAGE.
           --no-lint      skip cargo fmt and cargo clippy
           --sqlite-only  skip the PostgreSQL test run
           -- <args>      passed to both cargo test runs (e.g. a test name filter)
-  up    Install what is missing, build paasd and paas in release mode, and run paasd
-        in the foreground (PAAS_DATA_DIR defaults to <repo>/.paas).
+  up    Install what is missing, make the stack image when missing, build paasd and
+        paas in release mode, and run paasd in the foreground (PAAS_DATA_DIR defaults
+        to <repo>/.paas).
+  stack [--rebuild]
+        Make the stack image, the Debian base buildpack builds run in, unless the
+        image of the current recipe (stack/, see stack/README.md) exists; then check
+        that it runs Python and makes a virtualenv, and print its tag.
+          --rebuild      build it even when it exists
   bench api [--apps N] [--requests N]
         Build paasd in release mode and measure its REST API over loopback, on SQLite
         and then on a fresh database of the private PostgreSQL cluster: latency and
@@ -71,6 +81,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             no_args(command, rest)?;
             return up::run();
         }
+        "stack" => stack::run(&stack::Options::parse(rest)?)?,
         "postgres" => {
             no_args(command, rest)?;
             println!("{}", postgres::ensure_running()?);

@@ -1,15 +1,17 @@
 //! `cargo xtask test`: everything CI runs, in order, stopping at the first failure.
 //!
 //! Steps: Debian packages, `cargo fmt --check`, `cargo clippy -D warnings`,
-//! `cargo build --bins` (the end-to-end tests run the real binaries), `cargo test` on
-//! SQLite, then the private PostgreSQL cluster and `cargo test` again against it. A
-//! summary with each step's time ends the output, whether the run passed or not.
+//! `cargo build --bins` (the end-to-end tests run the real binaries), the stack image
+//! (made when missing, checked always), `cargo test` on SQLite, then the private
+//! PostgreSQL cluster and `cargo test` again against it. Both test runs receive the stack
+//! image's tag. A summary with each step's time ends the output, whether the run passed
+//! or not.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 
-use crate::{apt, env, postgres, process};
+use crate::{apt, env, postgres, process, stack};
 
 /// The flags of `cargo xtask test`.
 #[derive(Debug, Default)]
@@ -54,6 +56,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
 fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("packages", || {
         let mut needs = apt::BUILD_PACKAGES.to_vec();
+        needs.extend_from_slice(stack::PACKAGES);
         if !options.sqlite_only {
             needs.extend_from_slice(postgres::PACKAGES);
         }
@@ -82,11 +85,19 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
 
     steps.run("build", || process::run(process::cargo().args(["build", "--workspace", "--bins"])))?;
 
+    let mut stack_image = String::new();
+    steps.run("stack", || {
+        stack_image = stack::ensure(false)?;
+        eprintln!("xtask: {}={stack_image}", env::TEST_STACK_IMAGE);
+        Ok(())
+    })?;
+
     steps.run("test (sqlite)", || {
         process::run(
             process::cargo()
                 .args(["test", "--workspace"])
                 .args(&options.test_args)
+                .env(env::TEST_STACK_IMAGE, &stack_image)
                 .env_remove(env::TEST_POSTGRES_URL),
         )
     })?;
@@ -107,6 +118,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
             process::cargo()
                 .args(["test", "--workspace"])
                 .args(&options.test_args)
+                .env(env::TEST_STACK_IMAGE, &stack_image)
                 .env(env::TEST_POSTGRES_URL, &url),
         )
     })

@@ -1,15 +1,16 @@
 //! `cargo xtask up`: from a fresh Debian machine to a running platform.
 //!
-//! Installs what is missing, builds `paasd` and `paas` in release mode, prints the API
-//! URL and the first commands to type, then becomes `paasd` (exec), so Ctrl-C and
-//! SIGTERM reach the server directly and it shuts down gracefully. State goes to
-//! `<repo>/.paas` (gitignored) unless `PAAS_DATA_DIR` says otherwise.
+//! Installs what is missing, makes the stack image when missing (see `stack`), builds
+//! `paasd` and `paas` in release mode, prints the API URL and the first commands to
+//! type, then becomes `paasd` (exec), so Ctrl-C and SIGTERM reach the server directly
+//! and it shuts down gracefully. State goes to `<repo>/.paas` (gitignored) unless
+//! `PAAS_DATA_DIR` says otherwise.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
 
-use crate::{apt, env, process};
+use crate::{apt, env, process, stack};
 
 /// What the platform needs besides the build: the Docker engine runs the apps.
 const RUN_PACKAGES: &[(&str, &str)] = &[("docker", "docker.io")];
@@ -18,7 +19,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let root = process::repo_root();
     let mut needs = apt::BUILD_PACKAGES.to_vec();
     needs.extend_from_slice(RUN_PACKAGES);
+    needs.extend_from_slice(stack::PACKAGES);
     apt::ensure_packages(&needs)?;
+    stack::ensure(false)?;
 
     process::run(process::cargo().args(["build", "--release", "-p", "paasd", "-p", "paas-cli"]))?;
 
