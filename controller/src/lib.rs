@@ -12,9 +12,11 @@ pub mod error;
 pub mod openapi;
 pub mod route_feed;
 pub mod routes;
+pub mod scheduler;
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
@@ -30,8 +32,10 @@ pub struct State {
     pub config: ControllerConfig,
     /// Signs and checks login tokens.
     pub jwt: auth::JwtKeys,
-    /// The route table routers follow.
-    pub routes: route_feed::RouteFeed,
+    /// The route table routers follow; the scheduler sets its backends.
+    pub routes: Arc<route_feed::RouteFeed>,
+    /// Wakes the scheduler after a write that changes what should run.
+    pub processes: scheduler::Nudge,
 }
 
 impl State {
@@ -39,9 +43,20 @@ impl State {
     pub async fn open(config: ControllerConfig, database_url: &str) -> Result<State, db::OpenError> {
         let db = Db::open(database_url).await?;
         let jwt = auth::JwtKeys::new(&config.jwt_secret, config.jwt_ttl);
-        let routes = route_feed::RouteFeed::new();
+        let routes = Arc::new(route_feed::RouteFeed::new());
         routes.refresh(&db, &config.domain).await.map_err(db::OpenError::Connect)?;
-        Ok(State { db, config, jwt, routes })
+        Ok(State { db, config, jwt, routes, processes: scheduler::Nudge::default() })
+    }
+
+    /// The scheduler of this controller's store, on `engine`. The caller runs it.
+    pub fn scheduler(&self, engine: scheduler::Engine) -> scheduler::Scheduler {
+        scheduler::Scheduler::new(
+            self.db.clone(),
+            engine,
+            self.routes.clone(),
+            self.config.domain.clone(),
+            self.processes.clone(),
+        )
     }
 }
 

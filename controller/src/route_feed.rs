@@ -4,8 +4,9 @@
 //! `paas_core::routes`).
 //!
 //! Every app answers on `<app>.<domain>` and its custom domains. Its backends are the
-//! healthy `web` processes; until the scheduler runs processes the list is empty and the
-//! router answers 503. After a write that touches apps or domains, the logic calls
+//! running `web` containers of its current release, which the scheduler hands over with
+//! [`RouteFeed::set_backends`] after every reconcile; an app without any has an empty
+//! list and the router answers 503. After a write that touches apps or domains, the logic calls
 //! [`RouteFeed::refresh`], which rebuilds the table from the store and publishes it when
 //! it differs. Versions start at the start-up time in milliseconds, so they keep growing
 //! across controller restarts.
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-use paas_core::routes::{diff, Route, RouteTable, WatchMessage, HEARTBEAT_INTERVAL};
+use paas_core::routes::{diff, Backend, Route, RouteTable, WatchMessage, HEARTBEAT_INTERVAL};
 use paas_core::{AppName, Hostname};
 use tokio::sync::{watch, Mutex};
 
@@ -29,6 +30,8 @@ pub struct RouteFeed {
     closed: watch::Sender<bool>,
     /// One rebuild at a time, so versions are published in order.
     rebuilding: Mutex<()>,
+    /// The backends of each app, as the scheduler last saw them.
+    backends: std::sync::Mutex<BTreeMap<AppName, Vec<Backend>>>,
 }
 
 impl RouteFeed {
@@ -39,6 +42,7 @@ impl RouteFeed {
             table: watch::Sender::new(Arc::new(RouteTable { version, routes: BTreeMap::new() })),
             closed: watch::Sender::new(false),
             rebuilding: Mutex::new(()),
+            backends: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -53,12 +57,13 @@ impl RouteFeed {
         let mut conn = db.pool.acquire().await?;
         let rows = db::routes::app_host_list(&mut conn).await?;
         drop(conn);
+        let backends = self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut routes = BTreeMap::new();
         for row in rows {
             // Names in the store were parsed on the way in; a row that no longer parses
             // is skipped rather than taking every other route down with it.
             let Ok(app) = AppName::parse(&row.name) else { continue };
-            let route = Route { app: app.clone(), backends: Vec::new() };
+            let route = Route { app: app.clone(), backends: backends.get(&app).cloned().unwrap_or_default() };
             routes.entry(domain.app_host(&app)).or_insert_with(|| route.clone());
             if let Some(host) = row.hostname.and_then(|h| Hostname::parse(&h).ok()) {
                 routes.insert(host, route);
@@ -72,6 +77,18 @@ impl RouteFeed {
             true
         });
         Ok(())
+    }
+
+    /// Replaces every app's backends (the scheduler's running `web` containers), then
+    /// rebuilds the table.
+    pub async fn set_backends(
+        &self,
+        db: &Db,
+        domain: &Hostname,
+        backends: BTreeMap<AppName, Vec<Backend>>,
+    ) -> Result<(), sqlx::Error> {
+        *self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = backends;
+        self.refresh(db, domain).await
     }
 
     /// Ends every watch stream (on shutdown).

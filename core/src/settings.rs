@@ -153,6 +153,64 @@ pub const APP: Setting = Setting {
     doc: "App for commands that act on one, when `-a/--app` is not given.",
 };
 
+/// Address of the per-node registry gateway Docker engines push to and pull from.
+pub const REGISTRY_GATEWAY_ADDR: Setting = Setting {
+    name: "PAAS_REGISTRY_GATEWAY_ADDR",
+    default: "127.0.0.1:5000",
+    read_by: "paas-registry-proxy",
+    doc: "Address of the registry gateway Docker engines push to and pull from; loopback, so Docker allows plain HTTP.",
+};
+
+/// Address of the registry token endpoint.
+pub const REGISTRY_TOKEN_ADDR: Setting = Setting {
+    name: "PAAS_REGISTRY_TOKEN_ADDR",
+    default: "127.0.0.1:5002",
+    read_by: "paas-registry-proxy",
+    doc: "Address of the registry token endpoint (`/token`).",
+};
+
+/// Address the Distribution registry listens on.
+pub const REGISTRY_ADDR: Setting = Setting {
+    name: "PAAS_REGISTRY_ADDR",
+    default: "127.0.0.1:5001",
+    read_by: "paas-registry-proxy",
+    doc: "Address the supervised Distribution registry listens on; keep it on loopback.",
+};
+
+/// The Distribution registry binary.
+pub const REGISTRY_BIN: Setting = Setting {
+    name: "PAAS_REGISTRY_BIN",
+    default: "/usr/bin/docker-registry",
+    read_by: "paas-registry-proxy",
+    doc: "The Distribution registry binary (Debian package `docker-registry`).",
+};
+
+/// Secret of the `builder` registry principal.
+pub const REGISTRY_BUILDER_SECRET: Setting = Setting {
+    name: "PAAS_REGISTRY_BUILDER_SECRET",
+    default: "(required)",
+    read_by: "paas-registry-proxy",
+    doc: "Password of the registry user `builder`, which may push and pull every repository.",
+};
+
+/// Secret of the `node` registry principal.
+pub const REGISTRY_NODE_SECRET: Setting = Setting {
+    name: "PAAS_REGISTRY_NODE_SECRET",
+    default: "(required)",
+    read_by: "paas-registry-proxy",
+    doc: "Password of the registry user `node`, which may pull every repository.",
+};
+
+/// Whether paasd runs apps' processes on the local Docker engine.
+pub const DOCKER: Setting = Setting {
+    name: "PAAS_DOCKER",
+    default: "on",
+    read_by: "paasd",
+    doc: "`on`: the scheduler runs apps' processes as containers on the local Docker engine \
+          (`DOCKER_HOST` or the default socket), which must answer at start-up. `off`: no \
+          processes run (the API alone).",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -162,6 +220,7 @@ pub const ALL: &[Setting] = &[
     REGISTRATION,
     JWT_TTL,
     PUBLIC_URL,
+    DOCKER,
     LOG,
     HTTP_ADDR,
     ROUTER_STATE_DIR,
@@ -169,6 +228,12 @@ pub const ALL: &[Setting] = &[
     ROUTER_TOKEN,
     ROUTER_CONTROLLER_ADDR,
     ROUTER_BUILDER_ADDR,
+    REGISTRY_GATEWAY_ADDR,
+    REGISTRY_TOKEN_ADDR,
+    REGISTRY_ADDR,
+    REGISTRY_BIN,
+    REGISTRY_BUILDER_SECRET,
+    REGISTRY_NODE_SECRET,
     CONFIG_DIR,
     PASSWORD,
     APP,

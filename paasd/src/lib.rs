@@ -22,6 +22,9 @@ pub const JWT_KEY_FILE: &str = "jwt.key";
 pub const INTERNAL_TOKEN_FILE: &str = "internal.token";
 /// The SQLite database's file name in the data dir.
 pub const SQLITE_FILE: &str = "paas.db";
+/// The platform id's file name in the data dir: a short random id, made on first start,
+/// that labels this platform's containers and names its network.
+pub const PLATFORM_ID_FILE: &str = "platform.id";
 
 impl PaasdConfig {
     /// The database URL: as configured, or the SQLite file in the data dir.
@@ -62,8 +65,37 @@ pub async fn run(
     let state = State::open(controller, &config.effective_database_url())
         .await
         .context("cannot open the database")?;
+    let scheduler = if config.docker {
+        let platform = secrets::load_or_create_platform_id(&config.data_dir.join(PLATFORM_ID_FILE))
+            .context("cannot read or create the platform id")?;
+        let engine = paas_controller::scheduler::Engine::connect(&platform).await.with_context(|| {
+            format!(
+                "no Docker engine answers (set {}=off to run without one)",
+                paas_core::settings::DOCKER.name
+            )
+        })?;
+        Some(state.scheduler(engine))
+    } else {
+        None
+    };
     tracing::info!(%public_url, domain = %config.domain, "paasd is serving the API");
-    paas_controller::serve(api_listener, state, shutdown).await.context("the API server failed")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = scheduler.map(|s| {
+        let mut stop = stop_rx;
+        tokio::spawn(s.run(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }))
+    });
+    let served = paas_controller::serve(api_listener, state, async {
+        shutdown.await;
+        stop_tx.send_replace(true);
+    })
+    .await;
+    stop_tx.send_replace(true);
+    if let Some(task) = scheduler {
+        let _ = task.await;
+    }
+    served.context("the API server failed")?;
     tracing::info!("paasd stopped");
     Ok(())
 }

@@ -45,6 +45,28 @@ pub fn load_or_create_secret(path: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The platform id in `path`, or 8 new random hex digits written there. Not a secret: it
+/// labels the platform's containers, so that platforms sharing a Docker engine leave
+/// each other's alone.
+pub fn load_or_create_platform_id(path: &Path) -> io::Result<String> {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            let id = hex::encode(rand::random::<[u8; 4]>());
+            file.write_all(id.as_bytes())?;
+            file.sync_all()?;
+            Ok(id)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let id = fs::read_to_string(path)?.trim().to_owned();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "the platform id is not hex"));
+            }
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,8 @@ pub struct PaasdConfig {
     pub jwt_ttl: Duration,
     /// The API's URL as users reach it; `http://<api_addr>` when unset.
     pub public_url: Option<String>,
+    /// Whether the scheduler runs processes on the local Docker engine.
+    pub docker: bool,
 }
 
 #[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
@@ -73,6 +75,12 @@ impl PaasdConfig {
                 bail!("{} must start with sqlite:// or postgres://", settings::DATABASE_URL.name);
             }
         }
+        let docker = read(&settings::DOCKER).unwrap_or_else(|| settings::DOCKER.default.to_owned());
+        let docker = match docker.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => bail!("{} must be on or off, got {docker:?}", settings::DOCKER.name),
+        };
         Ok(Self {
             api_addr,
             data_dir,
@@ -81,6 +89,7 @@ impl PaasdConfig {
             registration,
             jwt_ttl: Duration::from_secs(ttl),
             public_url: read(&settings::PUBLIC_URL),
+            docker,
         })
     }
 

@@ -35,6 +35,7 @@ async fn start(data_dir: &std::path::Path, database_url: &str, port: u16) -> Paa
         .env("PAAS_DATA_DIR", data_dir)
         .env("PAAS_DATABASE_URL", database_url)
         .env("PAAS_LOG", "warn")
+        .env("PAAS_DOCKER", "off")
         .stdout(Stdio::null())
         .spawn()
         .expect("paasd starts");

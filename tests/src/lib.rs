@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod database;
+pub mod docker;
 pub mod platform;
 
 pub use client::{ApiClient, Reply};

@@ -23,7 +23,7 @@ pub struct TestPlatform {
     /// The configuration it runs with.
     pub config: PaasdConfig,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    task: Option<PaasdTask>,
 }
 
 /// Starts paasd with the default test configuration (registration `admin_only`).
@@ -46,27 +46,36 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         registration: RegistrationMode::AdminOnly,
         jwt_ttl: Duration::from_secs(3600),
         public_url: None,
+        // The API tests run without Docker; the scheduler's tests turn it on.
+        docker: false,
     };
     adjust(&mut config);
-    let (tx, rx) = oneshot::channel::<()>();
-    let run_config = config.clone();
-    let task = tokio::spawn(async move {
-        paasd::run(run_config, listener, async {
-            let _ = rx.await;
-        })
-        .await
-        .map_err(|e| format!("{e:#}"))
-    });
+    let (shutdown, task) = start(config.clone(), listener);
     let platform = TestPlatform {
         url: format!("http://{addr}"),
         data_dir,
         database,
         config,
-        shutdown: Some(tx),
+        shutdown: Some(shutdown),
         task: Some(task),
     };
     platform.wait_ready().await;
     platform
+}
+
+type PaasdTask = tokio::task::JoinHandle<Result<(), String>>;
+
+/// Runs paasd on `listener` in a task; it stops when the sender is used or dropped.
+fn start(config: PaasdConfig, listener: TcpListener) -> (oneshot::Sender<()>, PaasdTask) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        paasd::run(config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .map_err(|e| format!("{e:#}"))
+    });
+    (tx, task)
 }
 
 /// Sends the platform's warnings and errors to the test's captured output, so a failing
@@ -136,6 +145,58 @@ impl TestPlatform {
             .await
             .expect(201);
         self.login(username).await
+    }
+
+    /// Stops paasd gracefully and starts it again on the same address, data dir and
+    /// database, as an operator's restart does.
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("paasd did not panic").expect("paasd stopped cleanly");
+        }
+        let listener = TcpListener::bind(self.config.api_addr).expect("the same address again");
+        let (shutdown, task) = start(self.config.clone(), listener);
+        self.shutdown = Some(shutdown);
+        self.task = Some(task);
+        self.wait_ready().await;
+    }
+
+    /// The platform id paasd made in its data dir (when it runs the scheduler).
+    pub fn platform_id(&self) -> String {
+        std::fs::read_to_string(self.config.data_dir.join(paasd::PLATFORM_ID_FILE))
+            .expect("paasd made the platform id")
+            .trim()
+            .to_owned()
+    }
+
+    /// Stands in for the builder, which does not exist yet: records a build of `image`
+    /// with `process_types` (type -> command) straight in the database and points the
+    /// app's current release at it, as a finished build's release would.
+    pub async fn stand_in_build(&self, app: &str, image: &str, process_types: &serde_json::Value) {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database.url).await.expect("the test database");
+        let build_id: i64 = sqlx::query_scalar(
+            "INSERT INTO builds (app_id, source_commit, image, process_types, created_by, created_at) \
+             SELECT id, 'stand-in', $2, $3, 'test', 0 FROM apps WHERE name = $1 RETURNING id",
+        )
+        .bind(app)
+        .bind(image)
+        .bind(process_types.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .expect("a build row");
+        sqlx::query(
+            "UPDATE releases SET build_id = $1 WHERE app_id = (SELECT id FROM apps WHERE name = $2) \
+             AND version = (SELECT last_release FROM apps WHERE name = $2)",
+        )
+        .bind(build_id)
+        .bind(app)
+        .execute(&mut conn)
+        .await
+        .expect("the current release points at the build");
+        conn.close().await.expect("closed");
     }
 
     /// Stops paasd gracefully and returns how it ended.

@@ -85,5 +85,6 @@ pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()
     db::events::event_insert(&mut tx, &caller.username, "app.destroy", Some(name), "").await?;
     tx.commit().await?;
     super::routes_changed(state).await;
+    super::processes_changed(state);
     Ok(())
 }

@@ -94,6 +94,7 @@ pub async fn update(state: &State, caller: &Caller, name: &str, update: ConfigUp
     )
     .await?;
     tx.commit().await?;
+    super::processes_changed(state);
     Ok(Config { release: u32::try_from(version).unwrap_or_default(), values: next.to_plain() })
 }
 

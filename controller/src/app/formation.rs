@@ -81,5 +81,6 @@ pub async fn scale(
         .await?;
     let formation = formation_of(&mut tx, &app).await?;
     tx.commit().await?;
+    super::processes_changed(state);
     Ok(formation)
 }

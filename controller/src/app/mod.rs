@@ -26,6 +26,12 @@ pub async fn routes_changed(state: &State) {
     }
 }
 
+/// Wakes the scheduler after a write that changes which processes should run: a new
+/// release, a scale, an app destroyed.
+pub fn processes_changed(state: &State) {
+    state.processes.nudge();
+}
+
 /// Whether the platform can serve requests: the database answers.
 pub async fn platform_ready(state: &State) -> Result<(), sqlx::Error> {
     state.db.ping().await

@@ -109,5 +109,6 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| ApiError::internal("reading the new release", sqlx::Error::RowNotFound))?;
     tx.commit().await?;
+    super::processes_changed(state);
     Ok(release_view(&row, version))
 }

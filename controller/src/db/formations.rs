@@ -38,3 +38,24 @@ pub async fn formation_upsert(
     .await
     .map(|_| ())
 }
+
+/// One process type's quantity, with its app's name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppFormationRow {
+    /// The app's name.
+    pub app: String,
+    /// The process type.
+    pub process_type: String,
+    /// How many should run.
+    pub quantity: i64,
+}
+
+/// Every app's formation, by app and type.
+pub async fn formation_list(conn: &mut Conn) -> Result<Vec<AppFormationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.name AS app, f.process_type, f.quantity FROM formations f JOIN apps a ON a.id = f.app_id \
+         ORDER BY a.name, f.process_type",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -95,3 +95,30 @@ pub async fn build_process_types(conn: &mut Conn, build_id: i64) -> Result<Optio
         .fetch_optional(conn)
         .await
 }
+
+/// The current release of an app whose current release has a build: what the scheduler
+/// runs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CurrentReleaseRow {
+    /// The app's name.
+    pub app: String,
+    /// The release's number.
+    pub version: i64,
+    /// JSON object of config vars.
+    pub config: String,
+    /// The build's image.
+    pub image: String,
+    /// The build's process types: a JSON object of type -> command.
+    pub process_types: String,
+}
+
+/// Every app's current release that has a build, by app name.
+pub async fn release_current_with_build_list(conn: &mut Conn) -> Result<Vec<CurrentReleaseRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.name AS app, r.version, r.config, b.image, b.process_types \
+         FROM apps a JOIN releases r ON r.app_id = a.id AND r.version = a.last_release \
+         JOIN builds b ON b.id = r.build_id ORDER BY a.name",
+    )
+    .fetch_all(conn)
+    .await
+}

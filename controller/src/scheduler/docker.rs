@@ -1,0 +1,191 @@
+//! The Docker side of the scheduler, through bollard: list this platform's containers,
+//! create and start one for a process, remove one, and make the platform network.
+//!
+//! Containers are named `paas-<platform>-<app>-v<release>-<type>.<index>` and labelled
+//! with [`LABEL_PLATFORM`], [`LABEL_APP`], [`LABEL_RELEASE`], [`LABEL_TYPE`] and
+//! [`LABEL_INDEX`]; the labels, not the names, say which process a container is. A
+//! container gets the image, the command, the environment, the platform network and a
+//! restart policy, and nothing else: no mounts, no privileges, never the Docker socket.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bollard::errors::Error;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest, RestartPolicy,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::plan::{ActualContainer, ContainerState, DesiredProcess, ProcessKey};
+
+/// The platform a container belongs to.
+pub const LABEL_PLATFORM: &str = "paas.platform";
+/// The app's name.
+pub const LABEL_APP: &str = "paas.app";
+/// The release's number.
+pub const LABEL_RELEASE: &str = "paas.release";
+/// The process type.
+pub const LABEL_TYPE: &str = "paas.type";
+/// The process index, from 1.
+pub const LABEL_INDEX: &str = "paas.index";
+
+/// A Docker engine, on the platform network of one platform.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    platform: String,
+    network: String,
+}
+
+/// The platform network's name for a platform id.
+pub fn network_name(platform: &str) -> String {
+    format!("paas-{platform}")
+}
+
+fn is_status(e: &Error, status: u16) -> bool {
+    matches!(e, Error::DockerResponseServerError { status_code, .. } if *status_code == status)
+}
+
+impl Engine {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and agrees on
+    /// an API version with it.
+    pub async fn connect(platform: &str) -> Result<Engine, Error> {
+        let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+        Ok(Engine { docker, platform: platform.to_owned(), network: network_name(platform) })
+    }
+
+    /// The platform id.
+    pub fn platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// Creates the platform's bridge network unless it exists.
+    pub async fn ensure_network(&self) -> Result<(), Error> {
+        match self.docker.inspect_network(&self.network, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_status(&e, 404) => {}
+            Err(e) => return Err(e),
+        }
+        let request = NetworkCreateRequest {
+            name: self.network.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(LABEL_PLATFORM.to_owned(), self.platform.clone())])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            // Another writer made it in between: fine.
+            Err(e) if is_status(&e, 409) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Every container of this platform, running or not.
+    pub async fn list(&self) -> Result<Vec<ActualContainer>, Error> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_PLATFORM}={}", self.platform)])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let summaries = self.docker.list_containers(Some(options)).await?;
+        Ok(summaries
+            .into_iter()
+            .filter_map(|s| {
+                let id = s.id?;
+                let labels = s.labels.unwrap_or_default();
+                let key = key_from_labels(&labels);
+                let state = match s.state {
+                    Some(
+                        ContainerSummaryStateEnum::RUNNING
+                        | ContainerSummaryStateEnum::RESTARTING
+                        | ContainerSummaryStateEnum::PAUSED
+                        | ContainerSummaryStateEnum::REMOVING,
+                    ) => ContainerState::Live,
+                    _ => ContainerState::Stopped,
+                };
+                let ip = s
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .and_then(|mut n| n.remove(&self.network))
+                    .and_then(|endpoint| endpoint.ip_address)
+                    .and_then(|ip| ip.parse::<IpAddr>().ok());
+                Some(ActualContainer { id, key, state, ip })
+            })
+            .collect())
+    }
+
+    /// Creates and starts the container of a process; returns its id. Pulls the image
+    /// first when the engine does not have it.
+    pub async fn start(&self, process: &DesiredProcess) -> Result<String, Error> {
+        let key = &process.key;
+        let name =
+            format!("paas-{}-{}-v{}-{}.{}", self.platform, key.app, key.release, key.process_type, key.index);
+        let labels = HashMap::from([
+            (LABEL_PLATFORM.to_owned(), self.platform.clone()),
+            (LABEL_APP.to_owned(), key.app.clone()),
+            (LABEL_RELEASE.to_owned(), key.release.to_string()),
+            (LABEL_TYPE.to_owned(), key.process_type.clone()),
+            (LABEL_INDEX.to_owned(), key.index.to_string()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(process.image.clone()),
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), process.command.clone()]),
+            env: Some(process.env.clone()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: None,
+                }),
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = || Some(CreateContainerOptionsBuilder::new().name(&name).build());
+        let created = match self.docker.create_container(options(), body.clone()).await {
+            Err(e) if is_status(&e, 404) => {
+                self.pull(&process.image).await?;
+                self.docker.create_container(options(), body).await?
+            }
+            other => other?,
+        };
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            // Leave nothing half made behind: the next run tries again from scratch.
+            let _ = self.remove(&created.id).await;
+            return Err(e);
+        }
+        Ok(created.id)
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), Error> {
+        let options = CreateImageOptionsBuilder::new().from_image(image).build();
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            step?;
+        }
+        Ok(())
+    }
+
+    /// Stops and removes a container; one that is already gone is fine.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(e) if is_status(&e, 404) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// The process a container's labels name, when they name one completely.
+fn key_from_labels(labels: &HashMap<String, String>) -> Option<ProcessKey> {
+    Some(ProcessKey {
+        app: labels.get(LABEL_APP)?.clone(),
+        release: labels.get(LABEL_RELEASE)?.parse().ok()?,
+        process_type: labels.get(LABEL_TYPE)?.clone(),
+        index: labels.get(LABEL_INDEX)?.parse().ok()?,
+    })
+}

@@ -1,0 +1,151 @@
+//! The scheduler with the real Docker engine: processes follow the formation and the
+//! current release, survive a controller restart, and serve through the route table.
+//!
+//! There is no builder yet: `stand_in_build` records a build of the stack image straight
+//! in the database. Every container and network a test makes is removed by its
+//! `DockerCleanup`, also when it fails.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use paas_core::routes::{Backend, WatchMessage, WATCH_PATH};
+use paas_tests::docker::{containers, Container, DockerCleanup};
+use paas_tests::{spawn_controller_with, ApiClient, TestPlatform};
+use serde_json::json;
+
+/// The stack image (Debian and python3) that `cargo xtask test` makes.
+const STACK_IMAGE: &str = "paas/stack:bookworm";
+
+/// Polls `check` until it returns `Some`, for up to a minute (Docker's pace, not a
+/// timing assertion).
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    for _ in 0..600 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never converged: {what}");
+}
+
+/// Waits until the platform runs exactly `want` (`app v<release> type.index`), all
+/// running, and returns the containers.
+async fn converged(platform: &str, want: &[&str]) -> Vec<Container> {
+    let want: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    eventually(&format!("{want:?}"), || async {
+        let now = containers(platform).await;
+        let have: BTreeSet<String> = now
+            .iter()
+            .map(|c| format!("{} v{} {}", c.labels["paas.app"], c.labels["paas.release"], c.process()))
+            .collect();
+        (have == want && now.iter().all(|c| c.running)).then_some(now)
+    })
+    .await
+}
+
+async fn scale(admin: &ApiClient, app: &str, updates: serde_json::Value) {
+    admin.patch(&format!("/v1/apps/{app}/formation"), json!({ "updates": updates })).await.expect(200);
+}
+
+/// The backends of `app` in the route table, read from the watch stream's snapshot as
+/// a router reads it.
+async fn route_backends(platform: &TestPlatform, app: &str) -> Option<Vec<Backend>> {
+    let mut response = reqwest::Client::new()
+        .get(format!("{}{WATCH_PATH}", platform.url))
+        .bearer_auth(platform.internal_token())
+        .send()
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    while !buf.contains(&b'\n') {
+        buf.extend_from_slice(&response.chunk().await.ok()??);
+    }
+    let line = String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == b'\n')?]).into_owned();
+    let Ok(Some(WatchMessage::Snapshot { table })) = WatchMessage::from_line(&line) else {
+        panic!("a snapshot first: {line}")
+    };
+    table.routes.into_values().find(|r| r.app.as_str() == app).map(|r| r.backends)
+}
+
+#[tokio::test]
+async fn processes_follow_the_formation_and_the_current_release() {
+    let mut platform = spawn_controller_with(|c| c.docker = true).await;
+    let id = platform.platform_id();
+    let cleanup = DockerCleanup::new(&id);
+    let admin = platform.admin().await;
+    admin.create_app("hello").await;
+    platform
+        .stand_in_build(
+            "hello",
+            STACK_IMAGE,
+            &json!({"web": "python3 -m http.server $PORT", "worker": "sleep infinity"}),
+        )
+        .await;
+
+    // Scale up: three containers with the right labels and environment.
+    scale(&admin, "hello", json!([{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}])).await;
+    let first = converged(&id, &["hello v1 web.1", "hello v1 web.2", "hello v1 worker.1"]).await;
+    for c in &first {
+        assert_eq!(c.labels["paas.platform"], id);
+        assert!(c.env.contains(&"PORT=5000".to_owned()), "{:?}", c.env);
+        assert!(c.env.contains(&format!("DYNO={}", c.process())), "{:?}", c.env);
+        assert!(c.ip.is_some(), "on the platform network");
+    }
+
+    // The route table lists the web containers, and they answer.
+    let web: BTreeSet<String> = first
+        .iter()
+        .filter(|c| c.labels["paas.type"] == "web")
+        .map(|c| format!("{}:5000", c.ip.expect("an address")))
+        .collect();
+    let table_backends = eventually("the route table lists the web containers", || async {
+        let backends = route_backends(&platform, "hello").await?;
+        let addrs: BTreeSet<String> = backends.iter().map(|b| b.addr.to_string()).collect();
+        (addrs == web).then_some(backends)
+    })
+    .await;
+    assert_eq!(table_backends.iter().map(|b| b.process.as_str()).collect::<Vec<_>>(), ["web.1", "web.2"]);
+    let http = reqwest::Client::new();
+    for backend in &table_backends {
+        let url = format!("http://{}/", backend.addr);
+        let status = eventually(&format!("{url} answers"), || async {
+            http.get(&url).send().await.ok().map(|r| r.status().as_u16())
+        })
+        .await;
+        assert_eq!(status, 200, "{url}");
+    }
+
+    // A config change makes a new release: its containers replace the old ones.
+    let release = admin.config_set("hello", &[("GREETING", "hi")]).await;
+    assert_eq!(release, 2);
+    let second = converged(&id, &["hello v2 web.1", "hello v2 web.2", "hello v2 worker.1"]).await;
+    assert!(second.iter().all(|c| c.env.contains(&"GREETING=hi".to_owned())));
+    assert!(second.iter().all(|c| first.iter().all(|old| old.id != c.id)), "new containers");
+
+    // A restart of the controller adopts the running containers.
+    platform.restart().await;
+    // Once the restarted scheduler has published its first table, compare ids.
+    eventually("the restarted scheduler publishes backends", || async {
+        (route_backends(&platform, "hello").await?.len() == 2).then_some(())
+    })
+    .await;
+    let adopted = converged(&id, &["hello v2 web.1", "hello v2 web.2", "hello v2 worker.1"]).await;
+    let ids = |cs: &[Container]| cs.iter().map(|c| c.id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&adopted), ids(&second), "adopted, not recreated");
+
+    // Scaling web to zero removes the web containers and empties the route.
+    scale(&admin, "hello", json!([{"type": "web", "quantity": 0}])).await;
+    converged(&id, &["hello v2 worker.1"]).await;
+    eventually("the route has no backends", || async {
+        route_backends(&platform, "hello").await?.is_empty().then_some(())
+    })
+    .await;
+
+    // Destroying the app removes its containers.
+    admin.delete("/v1/apps/hello").await.expect(204);
+    converged(&id, &[]).await;
+
+    platform.stop().await.expect("paasd stopped cleanly");
+    drop(cleanup);
+}
