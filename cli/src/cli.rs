@@ -226,6 +226,23 @@ pub enum Command {
         #[arg(value_name = "ID")]
         id: String,
     },
+
+    /// Add the app's git remote to this checkout, so that `git push paas main` deploys
+    #[command(name = "git:remote")]
+    GitRemote {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The remote's name
+        #[arg(short = 'r', long, value_name = "NAME", default_value = "paas")]
+        remote: String,
+    },
+    /// The git credential helper that `git:remote` sets up (git runs it, not you)
+    #[command(name = "git:credential", hide = true)]
+    GitCredential {
+        /// What git asks: get, store or erase
+        #[arg(value_name = "OPERATION")]
+        operation: String,
+    },
 }
 
 impl Command {
@@ -248,7 +265,8 @@ impl Command {
             | DomainsAdd { app, .. }
             | DomainsRemove { app, .. }
             | PermsAdd { app, .. }
-            | PermsRemove { app, .. } => app,
+            | PermsRemove { app, .. }
+            | GitRemote { app, .. } => app,
             _ => return None,
         };
         Some(flag.app.as_deref())

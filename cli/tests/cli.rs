@@ -540,3 +540,82 @@ async fn tokens_are_shown_once_listed_without_secret_and_revoked() {
     let again = admin.fails(&["tokens:revoke", &id]).await;
     assert!(again.error().contains("not found"), "{again}");
 }
+
+/// What git itself prints for `git ARGS` in the user's checkout, with `input` on stdin,
+/// in the user's environment (so the credential helper finds their credentials).
+fn git_says(cli: &Cli, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .current_dir(cli.work_dir.path())
+        .env("HOME", cli.home.path())
+        .env(CONFIG_DIR.name, cli.config_dir())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("git runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_remote_points_the_checkout_at_the_app_and_git_authenticates_with_the_token() {
+    let platform = spawn_controller().await;
+    let admin = Cli::new(&platform);
+    admin.register("admin").await;
+    admin.ok(&["apps:create", "hello"]).await;
+
+    // Outside a checkout it says what to do.
+    let outside = admin.fails(&["git:remote", "-a", "hello"]).await;
+    assert!(outside.hint().contains("git init"), "{outside}");
+
+    admin.shell("git", &["init", "-q"]);
+    let run = admin.ok(&["git:remote", "-a", "hello"]).await;
+    assert!(run.stderr.contains("git push paas main"), "{run}");
+    assert_eq!(git_says(&admin, &["remote", "get-url", "paas"], ""), "http://git.paas.test/hello.git\n");
+    // Now the app comes from the remote.
+    assert_eq!(admin.ok(&["apps:info", "--json"]).await.json()["name"], "hello");
+
+    // git asks the helper, which answers with the stored session.
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(admin.credentials_path()).unwrap()).unwrap();
+    let filled =
+        git_says(&admin, &["credential", "fill"], "protocol=http\nhost=git.paas.test\npath=hello.git\n\n");
+    assert!(filled.contains("username=admin\n"), "{filled}");
+    assert!(filled.contains(&format!("password={}\n", stored["token"].as_str().unwrap())), "{filled}");
+
+    // Running it again changes nothing twice: one empty entry (no other helper is
+    // asked for this host), then ours.
+    admin.ok(&["git:remote", "-a", "hello"]).await;
+    let helpers = git_says(&admin, &["config", "--get-all", "credential.http://git.paas.test.helper"], "");
+    let helpers: Vec<&str> = helpers.lines().collect();
+    assert_eq!(helpers.len(), 2, "{helpers:?}");
+    assert_eq!(helpers[0], "");
+    assert!(helpers[1].ends_with("git:credential"), "{helpers:?}");
+
+    // Logged out, the helper gives git nothing, and git (not allowed to prompt) fails.
+    admin.ok(&["logout"]).await;
+    let failed = std::process::Command::new("git")
+        .args(["credential", "fill"])
+        .current_dir(admin.work_dir.path())
+        .env("HOME", admin.home.path())
+        .env(CONFIG_DIR.name, admin.config_dir())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"protocol=http\nhost=git.paas.test\n\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(!String::from_utf8_lossy(&failed.stdout).contains("password="));
+}

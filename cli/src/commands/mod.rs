@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod config;
 mod domains;
+mod git;
 mod perms;
 mod releases;
 mod scale;
@@ -62,6 +63,9 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Tokens(_) => tokens::list(&ctx),
         TokensCreate { description } => tokens::create(&ctx, description),
         TokensRevoke { id } => tokens::revoke(&ctx, &id),
+
+        GitRemote { remote, .. } => git::remote(&ctx, &remote),
+        GitCredential { operation } => git::credential(&ctx, &operation),
     }
 }
 
