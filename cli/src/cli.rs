@@ -135,6 +135,9 @@ pub enum Command {
         version: Option<String>,
     },
 
+    /// List an app's processes and their state
+    Ps(AppRead),
+
     /// Set how many processes of each type run, e.g. `paas scale web=2 worker=1`
     Scale {
         #[command(flatten)]
@@ -256,6 +259,7 @@ impl Command {
             | Releases(AppRead { app, .. })
             | Domains(AppRead { app, .. })
             | Perms(AppRead { app, .. })
+            | Ps(AppRead { app, .. })
             | AppsDestroy { app, .. }
             | ConfigSet { app, .. }
             | ConfigUnset { app, .. }
@@ -277,7 +281,7 @@ impl Command {
         use Command::*;
         match self {
             Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
-            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) => r.json.json,
+            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) => r.json.json,
             ReleasesInfo { json, .. } => json.json,
             _ => false,
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use paas_core::api::{App, AppInfo, Collaborator, Domain, ProcessFormation, Release, Token, User};
+use paas_core::api::{App, AppInfo, Collaborator, Domain, Process, ProcessFormation, Release, Token, User};
 
 use crate::table::{key_values, Table};
 
@@ -17,6 +17,15 @@ pub fn apps(apps: &[App]) -> String {
     let mut t = Table::new(["NAME", "OWNER", "RELEASE", "URL"]);
     for a in apps {
         t.row([a.name.clone(), a.owner.clone(), version(a.release), a.url.clone()]);
+    }
+    t.render()
+}
+
+/// `paas ps`: one process a row.
+pub fn processes(processes: &[Process]) -> String {
+    let mut t = Table::new(["PROCESS", "RELEASE", "STATE", "ADDRESS"]);
+    for p in processes {
+        t.row([p.name.clone(), version(p.release), p.state.clone(), p.address.clone().unwrap_or_default()]);
     }
     t.render()
 }
@@ -208,6 +217,23 @@ mod tests {
             apps(&[app]),
             "NAME   OWNER  RELEASE  URL\n\
              hello  alice  v4       http://hello.localhost\n"
+        );
+    }
+
+    #[test]
+    fn processes_table() {
+        let p = |name: &str, release, state: &str, address: Option<&str>| Process {
+            name: name.into(),
+            process_type: name.split('.').next().unwrap().into(),
+            release,
+            state: state.into(),
+            address: address.map(Into::into),
+        };
+        assert_eq!(
+            processes(&[p("web.1", 3, "up", Some("172.18.0.2:5000")), p("worker.1", 3, "down", None)]),
+            "PROCESS   RELEASE  STATE  ADDRESS\n\
+             web.1     v3       up     172.18.0.2:5000\n\
+             worker.1  v3       down\n"
         );
     }
 

@@ -252,6 +252,10 @@ async fn the_first_user_creates_configures_rolls_back_scales_and_destroys_an_app
     let v2 = admin.ok(&["releases:info", "v2", "-a", "hello"]).await;
     assert!(v2.stdout.ends_with("A: 1\nB: 2\n"), "v2 keeps its config:\n{v2}");
 
+    let ps = admin.ok(&["ps", "-a", "hello"]).await;
+    assert_eq!(ps.stdout, "", "no scheduler runs in this test, so no processes");
+    assert!(ps.stderr.contains("runs no processes"), "{ps}");
+    assert_eq!(admin.ok(&["ps", "-a", "hello", "--json"]).await.json(), json!([]));
     let scaled = admin.ok(&["scale", "web=2", "-a", "hello"]).await;
     assert_eq!(scaled.stdout, "web=2\n");
     let info = admin.ok(&["apps:info", "-a", "hello", "--json"]).await.json();

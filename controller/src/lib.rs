@@ -36,6 +36,8 @@ pub struct State {
     pub routes: Arc<route_feed::RouteFeed>,
     /// Wakes the scheduler after a write that changes what should run.
     pub processes: scheduler::Nudge,
+    /// What runs, as the scheduler last saw it.
+    pub board: std::sync::Arc<scheduler::board::Board>,
 }
 
 impl State {
@@ -45,7 +47,14 @@ impl State {
         let jwt = auth::JwtKeys::new(&config.jwt_secret, config.jwt_ttl);
         let routes = Arc::new(route_feed::RouteFeed::new());
         routes.refresh(&db, &config.domain).await.map_err(db::OpenError::Connect)?;
-        Ok(State { db, config, jwt, routes, processes: scheduler::Nudge::default() })
+        Ok(State {
+            db,
+            config,
+            jwt,
+            routes,
+            processes: scheduler::Nudge::default(),
+            board: Default::default(),
+        })
     }
 
     /// The scheduler of this controller's store, on `engine`. The caller runs it.
@@ -56,6 +65,7 @@ impl State {
             self.routes.clone(),
             self.config.domain.clone(),
             self.processes.clone(),
+            self.board.clone(),
         )
     }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    apps, auth, config, domains, formation, internal, perms, platform, releases, tokens, users,
+    apps, auth, config, domains, formation, internal, perms, platform, processes, releases, tokens, users,
 };
 
 /// The paas REST API.
@@ -21,6 +21,7 @@ use crate::routes::{
         config::get, config::update,
         releases::list, releases::info, releases::rollback,
         formation::get, formation::scale,
+        processes::list,
         domains::list, domains::add, domains::remove,
         perms::list, perms::add, perms::remove,
         internal::routes_watch,

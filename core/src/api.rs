@@ -301,3 +301,21 @@ pub struct Platform {
     /// Who may register: `open`, `admin_only` or `disabled`.
     pub registration: String,
 }
+
+/// A process of an app, as the scheduler last saw it (`GET /v1/apps/{app}/processes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Process {
+    /// `web.1`, as the process sees it in `DYNO`.
+    pub name: String,
+    /// The process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// The release it runs.
+    pub release: u32,
+    /// `up` (running, or being restarted by the engine) or `down` (stopped; it is
+    /// being replaced).
+    pub state: String,
+    /// Where it listens on the platform network, when it has an address.
+    pub address: Option<String>,
+}

@@ -116,6 +116,32 @@ async fn processes_follow_the_formation_and_the_current_release() {
         assert_eq!(status, 200, "{url}");
     }
 
+    // `ps` shows the same processes, as the scheduler last saw them.
+    let expected: Vec<(String, u64, String, Option<String>)> = ["web.1", "web.2", "worker.1"]
+        .iter()
+        .map(|name| {
+            let c = first.iter().find(|c| c.process() == *name).unwrap();
+            (name.to_string(), 1, "up".to_owned(), c.ip.map(|ip| format!("{ip}:5000")))
+        })
+        .collect();
+    eventually("ps lists the processes", || async {
+        let listed = admin.get("/v1/apps/hello/processes").await.expect(200);
+        let listed: Vec<(String, u64, String, Option<String>)> = listed
+            .as_array()?
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["release"].as_u64().unwrap_or_default(),
+                    p["state"].as_str().unwrap_or_default().to_owned(),
+                    p["address"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+        (listed == expected).then_some(())
+    })
+    .await;
+
     // A config change makes a new release: its containers replace the old ones.
     let release = admin.config_set("hello", &[("GREETING", "hi")]).await;
     assert_eq!(release, 2);
@@ -141,6 +167,13 @@ async fn processes_follow_the_formation_and_the_current_release() {
         route_backends(&platform, "hello").await?.is_empty().then_some(())
     })
     .await;
+
+    let only_worker = eventually("ps follows the scale-down", || async {
+        let listed = admin.get("/v1/apps/hello/processes").await.expect(200);
+        (listed.as_array()?.len() == 1).then_some(listed)
+    })
+    .await;
+    assert_eq!((&only_worker[0]["name"], &only_worker[0]["release"]), (&json!("worker.1"), &json!(2)));
 
     // Destroying the app removes its containers.
     admin.delete("/v1/apps/hello").await.expect(204);

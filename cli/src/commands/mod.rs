@@ -45,6 +45,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         ReleasesInfo { version, .. } => releases::info(&ctx, &version),
         Rollback { version, .. } => releases::rollback(&ctx, version.as_deref()),
 
+        Ps(_) => scale::ps(&ctx),
         Scale { changes, .. } => scale::scale(&ctx, &changes),
 
         Domains(_) => domains::list(&ctx),

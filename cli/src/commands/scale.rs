@@ -1,13 +1,27 @@
-//! `scale TYPE=N...`: all types in one request.
+//! `ps`, and `scale TYPE=N...` with all types in one request.
 
 use std::collections::BTreeMap;
 
-use paas_core::api::{FormationUpdate, ProcessFormation};
+use paas_core::api::{FormationUpdate, Process, ProcessFormation};
 use paas_core::formation::parse_scale;
 
 use super::Ctx;
 use crate::output::{self, Step};
 use crate::views;
+
+/// `paas ps`: the app's processes as the scheduler last saw them.
+pub(super) fn ps(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = ctx.app()?;
+    let value = ctx.api()?.get(&format!("/apps/{app}/processes"))?;
+    ctx.show(value, |processes: Vec<Process>| {
+        if processes.is_empty() {
+            output::say(format!("{app} runs no processes; start some with paas scale web=1 -a {app}"));
+            return Ok(());
+        }
+        output::say(format!("=== {app} processes"));
+        output::data(&views::processes(&processes))
+    })
+}
 
 /// `paas scale web=2 worker=1`; prints the whole formation afterwards.
 pub(super) fn scale(ctx: &Ctx, changes: &[String]) -> anyhow::Result<()> {

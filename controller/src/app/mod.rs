@@ -9,6 +9,7 @@ pub mod domains;
 pub mod events;
 pub mod formation;
 pub mod perms;
+pub mod processes;
 pub mod releases;
 pub mod tokens;
 pub mod users;

@@ -9,6 +9,7 @@ pub mod formation;
 pub mod internal;
 pub mod perms;
 pub mod platform;
+pub mod processes;
 pub mod releases;
 pub mod tokens;
 pub mod users;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(releases::rollback)
                 .service(formation::get)
                 .service(formation::scale)
+                .service(processes::list)
                 .service(domains::list)
                 .service(domains::add)
                 .service(domains::remove)

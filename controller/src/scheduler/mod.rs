@@ -10,6 +10,7 @@
 //! reconciles every [`INTERVAL`] and whenever [`Nudge::nudge`] is called after a write;
 //! an error is logged and the next run is the retry.
 
+pub mod board;
 pub mod desired;
 pub mod docker;
 pub mod plan;
@@ -77,12 +78,20 @@ pub struct Scheduler {
     routes: Arc<RouteFeed>,
     domain: Hostname,
     nudge: Nudge,
+    board: Arc<board::Board>,
 }
 
 impl Scheduler {
     /// A scheduler over the store, one Docker engine and the route table it feeds.
-    pub fn new(db: Db, engine: Engine, routes: Arc<RouteFeed>, domain: Hostname, nudge: Nudge) -> Self {
-        Self { db, engine, routes, domain, nudge }
+    pub fn new(
+        db: Db,
+        engine: Engine,
+        routes: Arc<RouteFeed>,
+        domain: Hostname,
+        nudge: Nudge,
+        board: Arc<board::Board>,
+    ) -> Self {
+        Self { db, engine, routes, domain, nudge, board }
     }
 
     /// Takes the containers one step to the desired state and publishes the backends.
@@ -136,6 +145,7 @@ impl Scheduler {
             actual = self.engine.list().await?;
         }
         let wanted: BTreeSet<&plan::ProcessKey> = desired.iter().map(|d| &d.key).collect();
+        self.board.publish(&actual);
         self.routes.set_backends(&self.db, &self.domain, backends(&actual, &wanted)).await?;
         Ok(report)
     }

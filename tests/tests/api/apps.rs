@@ -72,6 +72,7 @@ async fn other_users_can_neither_see_nor_change_an_app() {
         "/v1/apps/secret-app/releases",
         "/v1/apps/secret-app/releases/v1",
         "/v1/apps/secret-app/formation",
+        "/v1/apps/secret-app/processes",
         "/v1/apps/secret-app/domains",
         "/v1/apps/secret-app/collaborators",
         "/v1/apps/secret-app/events",
