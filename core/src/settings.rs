@@ -156,7 +156,7 @@ pub const APP: Setting = Setting {
 /// Address of the per-node registry gateway Docker engines push to and pull from.
 pub const REGISTRY_GATEWAY_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_GATEWAY_ADDR",
-    default: "127.0.0.1:5000",
+    default: "127.0.0.1:5050",
     read_by: "paas-registry-proxy",
     doc: "Address of the registry gateway Docker engines push to and pull from; loopback, so Docker allows plain HTTP.",
 };
@@ -164,7 +164,7 @@ pub const REGISTRY_GATEWAY_ADDR: Setting = Setting {
 /// Address of the registry token endpoint.
 pub const REGISTRY_TOKEN_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_TOKEN_ADDR",
-    default: "127.0.0.1:5002",
+    default: "127.0.0.1:5052",
     read_by: "paas-registry-proxy",
     doc: "Address of the registry token endpoint (`/token`).",
 };
@@ -172,7 +172,7 @@ pub const REGISTRY_TOKEN_ADDR: Setting = Setting {
 /// Address the Distribution registry listens on.
 pub const REGISTRY_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_ADDR",
-    default: "127.0.0.1:5001",
+    default: "127.0.0.1:5051",
     read_by: "paas-registry-proxy",
     doc: "Address the supervised Distribution registry listens on; keep it on loopback.",
 };

@@ -14,6 +14,11 @@ use crate::process;
 /// What every build needs: a C compiler (bundled SQLite, ring) and git (the tests push).
 pub const BUILD_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("git", "git")];
 
+/// What the registry tests need: the CNCF Distribution registry, which registry-proxy
+/// runs as a child. (On a machine with systemd, the package also starts its own service
+/// on port 5000; paas does not use it.)
+pub const REGISTRY_PACKAGES: &[(&str, &str)] = &[("/usr/bin/docker-registry", "docker-registry")];
+
 /// Whether this xtask run has refreshed apt's package lists already.
 static UPDATED: AtomicBool = AtomicBool::new(false);
 

@@ -57,6 +57,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("packages", || {
         let mut needs = apt::BUILD_PACKAGES.to_vec();
         needs.extend_from_slice(stack::PACKAGES);
+        needs.extend_from_slice(apt::REGISTRY_PACKAGES);
         if !options.sqlite_only {
             needs.extend_from_slice(postgres::PACKAGES);
         }

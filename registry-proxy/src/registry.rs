@@ -1,0 +1,210 @@
+//! The CNCF Distribution registry (Debian's `docker-registry`) as a supervised child:
+//! its configuration is written from [`RegistryConfig`], and [`supervise`] keeps it
+//! running (restarting it with backoff when it exits) until shutdown, then kills it.
+//!
+//! The configuration file is JSON, which is YAML too, so every path and URL in it is
+//! quoted correctly without a YAML writer.
+
+use std::fs;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use serde_json::json;
+use tokio::process::Command;
+
+/// Where Debian installs the registry.
+pub const DEFAULT_BINARY: &str = "/usr/bin/docker-registry";
+
+/// The first wait before a restart; doubled after each quick exit.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait before a restart.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run at least this long resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// Why the registry cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot prepare the registry's {path}")]
+pub struct RegistryError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+/// How to run the registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The `docker-registry` binary.
+    pub binary: PathBuf,
+    /// The registry's directory: `config.yml`, `registry.log` and `storage/` are in it.
+    pub dir: PathBuf,
+    /// Where it listens; loopback only.
+    pub addr: SocketAddr,
+    /// The token endpoint URL clients are sent to (`auth.token.realm`).
+    pub realm: String,
+    /// The service name tokens are issued for (`auth.token.service`, the `aud`).
+    pub service: String,
+    /// The issuer tokens carry (`auth.token.issuer`).
+    pub issuer: String,
+    /// The certificate of the signing key (`auth.token.rootcertbundle`).
+    pub root_cert: PathBuf,
+}
+
+impl RegistryConfig {
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.yml")
+    }
+
+    /// Where blobs and manifests are kept.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.join("storage")
+    }
+
+    /// The log file of the registry's output.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("registry.log")
+    }
+
+    /// The configuration document. `http_secret` signs upload state between requests.
+    pub fn document(&self, http_secret: &str) -> serde_json::Value {
+        json!({
+            "version": "0.1",
+            "log": { "level": "info", "formatter": "text", "accesslog": { "disabled": true } },
+            "storage": {
+                "filesystem": { "rootdirectory": self.storage_dir() },
+                "delete": { "enabled": true },
+                "cache": { "blobdescriptor": "inmemory" },
+            },
+            "http": {
+                "addr": self.addr.to_string(),
+                "secret": http_secret,
+                "relativeurls": true,
+                "headers": { "X-Content-Type-Options": ["nosniff"] },
+            },
+            "auth": {
+                "token": {
+                    "realm": self.realm,
+                    "service": self.service,
+                    "issuer": self.issuer,
+                    "rootcertbundle": self.root_cert,
+                },
+            },
+        })
+    }
+
+    /// Makes the directories (0700) and writes the configuration file (0600, since it
+    /// holds the HTTP secret).
+    pub fn write(&self) -> Result<PathBuf, RegistryError> {
+        use std::os::unix::fs::PermissionsExt;
+        let err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RegistryError { path, source }
+        };
+        for dir in [self.dir.clone(), self.storage_dir()] {
+            fs::create_dir_all(&dir).map_err(err(&dir))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err(&dir))?;
+        }
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let path = self.config_path();
+        let text = serde_json::to_string_pretty(&self.document(&secret)).expect("JSON values serialize");
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, text).map_err(err(&tmp))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(err(&path))?;
+        Ok(path)
+    }
+}
+
+/// Writes the configuration, then runs the registry until `shutdown` resolves,
+/// restarting it with exponential backoff whenever it exits or cannot start. On
+/// shutdown the child is killed and reaped.
+pub async fn supervise(
+    config: RegistryConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RegistryError> {
+    let config_path = config.write()?;
+    let log_path = config.log_path();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        match spawn(&config.binary, &config_path, &log_path) {
+            Ok(mut child) => {
+                tracing::info!(addr = %config.addr, pid = child.id(), "the registry started");
+                tokio::select! {
+                    () = &mut shutdown => {
+                        let _ = child.kill().await;
+                        tracing::info!("the registry stopped");
+                        return Ok(());
+                    }
+                    status = child.wait() => {
+                        let log = log_path.display();
+                        match status {
+                            Ok(status) => tracing::warn!(%status, %log, "the registry exited"),
+                            Err(e) => tracing::warn!(error = %e, %log, "cannot wait for the registry"),
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(binary = %config.binary.display(), error = %e, "cannot start the registry")
+            }
+        }
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_BACKOFF;
+        }
+        tracing::info!(?backoff, "restarting the registry");
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn spawn(binary: &Path, config: &Path, log: &Path) -> io::Result<tokio::process::Child> {
+    let log = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Command::new(binary)
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_token_auth_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RegistryConfig {
+            binary: DEFAULT_BINARY.into(),
+            dir: dir.path().join("registry"),
+            addr: "127.0.0.1:5001".parse().unwrap(),
+            realm: "http://127.0.0.1:5002/token".into(),
+            service: "paas-registry".into(),
+            issuer: "paas".into(),
+            root_cert: dir.path().join("cert.pem"),
+        };
+        let path = config.write().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(doc["http"]["addr"], "127.0.0.1:5001");
+        assert_eq!(doc["auth"]["token"]["realm"], "http://127.0.0.1:5002/token");
+        assert_eq!(doc["storage"]["delete"]["enabled"], true);
+        assert!(config.storage_dir().is_dir());
+    }
+}
