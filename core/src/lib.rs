@@ -11,6 +11,7 @@ pub mod formation;
 pub mod hostname;
 pub mod names;
 pub mod parse;
+pub mod pktline;
 pub mod procfile;
 pub mod release;
 pub mod routes;

@@ -211,6 +211,38 @@ pub const DOCKER: Setting = Setting {
           processes run (the API alone).",
 };
 
+/// Address of the builder's git HTTP server.
+pub const BUILDER_ADDR: Setting = Setting {
+    name: "PAAS_BUILDER_ADDR",
+    default: "127.0.0.1:7702",
+    read_by: "paas-builder",
+    doc: "Address (IP:port) the builder's git smart-HTTP server listens on. Port 0 picks a free port.",
+};
+
+/// The push size limit.
+pub const BUILDER_MAX_PUSH_BYTES: Setting = Setting {
+    name: "PAAS_BUILDER_MAX_PUSH_BYTES",
+    default: "1073741824",
+    read_by: "paas-builder",
+    doc: "Largest `git push` request accepted, in bytes; larger pushes are refused with a message.",
+};
+
+/// How long a push may take to arrive.
+pub const BUILDER_REQUEST_TIMEOUT: Setting = Setting {
+    name: "PAAS_BUILDER_REQUEST_TIMEOUT",
+    default: "600",
+    read_by: "paas-builder",
+    doc: "Seconds a `git push` request (commands and pack) may take to arrive.",
+};
+
+/// Stop-gap push credentials until the controller answers.
+pub const BUILDER_TOKENS: Setting = Setting {
+    name: "PAAS_BUILDER_TOKENS",
+    default: "",
+    read_by: "paas-builder",
+    doc: "Space-separated `token:app1,app2` entries: who may push to which app, until the builder asks the controller. Secret.",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -234,6 +266,10 @@ pub const ALL: &[Setting] = &[
     REGISTRY_BIN,
     REGISTRY_BUILDER_SECRET,
     REGISTRY_NODE_SECRET,
+    BUILDER_ADDR,
+    BUILDER_MAX_PUSH_BYTES,
+    BUILDER_REQUEST_TIMEOUT,
+    BUILDER_TOKENS,
     CONFIG_DIR,
     PASSWORD,
     APP,
