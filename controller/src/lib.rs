@@ -77,10 +77,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// finish (up to [`SHUTDOWN_GRACE`]) and closes the store.
 pub async fn serve(
     listener: TcpListener,
-    state: State,
+    state: std::sync::Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let state = web::Data::new(state);
+    let state = web::Data::from(state);
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()

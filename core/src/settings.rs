@@ -215,7 +215,7 @@ pub const DOCKER: Setting = Setting {
 pub const BUILDER_ADDR: Setting = Setting {
     name: "PAAS_BUILDER_ADDR",
     default: "127.0.0.1:7702",
-    read_by: "paas-builder",
+    read_by: "paasd, paas-builder",
     doc: "Address (IP:port) the builder's git smart-HTTP server listens on. Port 0 picks a free port.",
 };
 

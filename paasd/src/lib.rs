@@ -4,11 +4,13 @@
 //! join it as they arrive. [`run`] takes a listener and a shutdown signal, so tests run
 //! the very code the binary runs.
 
+pub mod git;
 pub mod secrets;
 pub mod settings;
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use anyhow::Context;
 use paas_controller::{ControllerConfig, State};
@@ -35,12 +37,21 @@ impl PaasdConfig {
     }
 }
 
-/// Runs the platform on `api_listener` until `shutdown` resolves.
+/// The sockets paasd serves on, bound by the caller (so tests can use port 0).
+pub struct Listeners {
+    /// The REST API.
+    pub api: TcpListener,
+    /// git smart HTTP, for pushes; `None` runs no builder.
+    pub builder: Option<TcpListener>,
+}
+
+/// Runs the platform on its listeners until `shutdown` resolves.
 pub async fn run(
     config: PaasdConfig,
-    api_listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let Listeners { api: api_listener, builder: builder_listener } = listeners;
     secrets::ensure_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let key_path = config.data_dir.join(JWT_KEY_FILE);
@@ -62,9 +73,11 @@ pub async fn run(
         jwt_secret,
         internal_token: hex::encode(internal_token),
     };
-    let state = State::open(controller, &config.effective_database_url())
-        .await
-        .context("cannot open the database")?;
+    let state = Arc::new(
+        State::open(controller, &config.effective_database_url())
+            .await
+            .context("cannot open the database")?,
+    );
     let scheduler = if config.docker {
         let platform = secrets::load_or_create_platform_id(&config.data_dir.join(PLATFORM_ID_FILE))
             .context("cannot read or create the platform id")?;
@@ -80,12 +93,26 @@ pub async fn run(
     };
     tracing::info!(%public_url, domain = %config.domain, "paasd is serving the API");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = scheduler.map(|s| {
-        let mut stop = stop_rx;
-        tokio::spawn(s.run(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        }))
-    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let scheduler = scheduler.map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))));
+    let builder = match builder_listener {
+        Some(listener) => {
+            listener.set_nonblocking(true).context("cannot make the builder listener non-blocking")?;
+            let listener =
+                tokio::net::TcpListener::from_std(listener).context("cannot use the builder listener")?;
+            tracing::info!(addr = %listener.local_addr().context("the builder listener has no address")?,
+                "the builder receives git pushes");
+            let builder = paas_builder::BuilderState::new(
+                paas_builder::BuilderConfig::new(config.data_dir.join("repos")),
+                Arc::new(git::ControllerPushAuthorizer(state.clone())),
+                Arc::new(paas_builder::AcceptPushes),
+            );
+            Some(tokio::spawn(paas_builder::run(listener, builder, stopped(stop_rx.clone()))))
+        }
+        None => None,
+    };
     let served = paas_controller::serve(api_listener, state, async {
         shutdown.await;
         stop_tx.send_replace(true);
@@ -94,6 +121,13 @@ pub async fn run(
     stop_tx.send_replace(true);
     if let Some(task) = scheduler {
         let _ = task.await;
+    }
+    if let Some(task) = builder {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the builder stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the builder task failed"),
+        }
     }
     served.context("the API server failed")?;
     tracing::info!("paasd stopped");

@@ -37,5 +37,11 @@ async fn start() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
         }
     };
-    paasd::run(config, listener, shutdown).await
+    let builder = match config.builder_addr {
+        Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+            format!("cannot listen on {addr} ({})", paas_core::settings::BUILDER_ADDR.name)
+        })?),
+        None => None,
+    };
+    paasd::run(config, paasd::Listeners { api: listener, builder }, shutdown).await
 }

@@ -29,6 +29,8 @@ pub struct PaasdConfig {
     pub public_url: Option<String>,
     /// Whether the scheduler runs processes on the local Docker engine.
     pub docker: bool,
+    /// Where the builder receives git pushes; `None` runs no builder.
+    pub builder_addr: Option<SocketAddr>,
 }
 
 #[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
@@ -81,7 +83,13 @@ impl PaasdConfig {
             "off" => false,
             _ => bail!("{} must be on or off, got {docker:?}", settings::DOCKER.name),
         };
+        let builder_addr =
+            read(&settings::BUILDER_ADDR).unwrap_or_else(|| settings::BUILDER_ADDR.default.to_owned());
+        let builder_addr: SocketAddr = builder_addr.parse().with_context(|| {
+            format!("{} must be IP:port, got {builder_addr:?}", settings::BUILDER_ADDR.name)
+        })?;
         Ok(Self {
+            builder_addr: Some(builder_addr),
             api_addr,
             data_dir,
             domain,

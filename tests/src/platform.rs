@@ -48,9 +48,11 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         public_url: None,
         // The API tests run without Docker; the scheduler's tests turn it on.
         docker: false,
+        // No builder unless a test asks for one (with port 0: a free port).
+        builder_addr: None,
     };
     adjust(&mut config);
-    let (shutdown, task) = start(config.clone(), listener);
+    let (shutdown, task) = start(&mut config, listener);
     let platform = TestPlatform {
         url: format!("http://{addr}"),
         data_dir,
@@ -65,11 +67,18 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
 
 type PaasdTask = tokio::task::JoinHandle<Result<(), String>>;
 
-/// Runs paasd on `listener` in a task; it stops when the sender is used or dropped.
-fn start(config: PaasdConfig, listener: TcpListener) -> (oneshot::Sender<()>, PaasdTask) {
+/// Runs paasd on `listener` (and a builder listener when configured; a port 0 in the
+/// configuration is replaced by the port taken) in a task; it stops when the sender is
+/// used or dropped.
+fn start(config: &mut PaasdConfig, listener: TcpListener) -> (oneshot::Sender<()>, PaasdTask) {
+    let builder = config.builder_addr.map(|addr| TcpListener::bind(addr).expect("the builder's port"));
+    if let Some(builder) = &builder {
+        config.builder_addr = Some(builder.local_addr().expect("an address"));
+    }
+    let config = config.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        paasd::run(config, listener, async {
+        paasd::run(config, paasd::Listeners { api: listener, builder }, async {
             let _ = rx.await;
         })
         .await
@@ -157,7 +166,7 @@ impl TestPlatform {
             task.await.expect("paasd did not panic").expect("paasd stopped cleanly");
         }
         let listener = TcpListener::bind(self.config.api_addr).expect("the same address again");
-        let (shutdown, task) = start(self.config.clone(), listener);
+        let (shutdown, task) = start(&mut self.config, listener);
         self.shutdown = Some(shutdown);
         self.task = Some(task);
         self.wait_ready().await;

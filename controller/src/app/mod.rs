@@ -8,6 +8,7 @@ pub mod config;
 pub mod domains;
 pub mod events;
 pub mod formation;
+pub mod git;
 pub mod perms;
 pub mod processes;
 pub mod releases;

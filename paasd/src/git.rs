@@ -1,0 +1,30 @@
+//! The builder's question "may these credentials push to this app?", answered by the
+//! controller's users, tokens and collaborators.
+
+use std::sync::Arc;
+
+use paas_builder::auth::{AuthUnavailable, BoxFuture};
+use paas_builder::{Access, Credentials, PushAuthorizer};
+use paas_controller::app::git::{authorize_push, PushAccess};
+use paas_controller::State;
+use paas_core::AppName;
+
+/// Asks the controller's store.
+pub struct ControllerPushAuthorizer(pub Arc<State>);
+
+impl PushAuthorizer for ControllerPushAuthorizer {
+    fn authorize<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        app: &'a AppName,
+    ) -> BoxFuture<'a, Result<Access, AuthUnavailable>> {
+        Box::pin(async move {
+            match authorize_push(&self.0, credentials.password(), app.as_str()).await {
+                Ok(PushAccess::Allowed) => Ok(Access::Allowed),
+                Ok(PushAccess::Denied) => Ok(Access::Denied),
+                Ok(PushAccess::UnknownApp) => Ok(Access::UnknownApp),
+                Err(e) => Err(AuthUnavailable(e.message)),
+            }
+        })
+    }
+}
