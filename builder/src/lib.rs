@@ -11,14 +11,17 @@
 //! `protocol` (advertisement, commands, side-band and report bytes; pure), `repo`
 //! (git2: repositories, pack indexing, ref compare-and-swap), `auth` (the
 //! [`PushAuthorizer`] seam and [`StaticTokens`]), `handler` (the [`PushHandler`] seam
-//! and [`AcceptPushes`]), `body` (response bodies), `settings` (the one place that
-//! reads the environment).
+//! and [`AcceptPushes`]), `build` (the [`BuildingHandler`]: the commit's tree as a tar
+//! build context, the Procfile, Dockerfile builds through bollard, and the
+//! [`BuildSink`] seam for what follows a build), `body` (response bodies), `settings`
+//! (the one place that reads the environment).
 //!
-//! Not yet here: checking out and building the commit, the registry and the
-//! controller; they plug in as a [`PushHandler`] and a [`PushAuthorizer`].
+//! Not yet here: buildpack builds, the registry push and the controller's release;
+//! they plug in behind the `build` module and a [`BuildSink`].
 
 pub mod auth;
 mod body;
+pub mod build;
 pub mod error;
 pub mod handler;
 mod http;
@@ -40,6 +43,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use auth::{Access, Credentials, PushAuthorizer, StaticTokens};
+pub use build::{BuildLimits, BuildResult, BuildSink, BuildingHandler, LogBuilds};
 pub use error::BuilderError;
 pub use handler::{AcceptPushes, Progress, Push, PushHandler, Rejection};
 pub use receive::DEPLOY_REFS;

@@ -1,13 +1,13 @@
 //! The `paas-builder` binary: configuration from the environment, logs to stderr,
-//! graceful shutdown on SIGTERM or Ctrl-C. Pushes are accepted and acknowledged
-//! ([`AcceptPushes`]) until builds plug in.
+//! graceful shutdown on SIGTERM or Ctrl-C. Pushes are built by the local Docker engine
+//! ([`BuildingHandler`]) and the builds logged ([`LogBuilds`]) until releases plug in.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use paas_builder::settings::BuilderSettings;
-use paas_builder::{AcceptPushes, BuilderState};
+use paas_builder::{BuilderState, BuildingHandler, LogBuilds};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
@@ -32,7 +32,10 @@ async fn start() -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {} (PAAS_BUILDER_ADDR)", settings.addr))?;
-    let state = BuilderState::new(settings.config, Arc::new(settings.tokens), Arc::new(AcceptPushes));
+    let handler = BuildingHandler::connect(Arc::new(LogBuilds))
+        .await
+        .context("cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock)")?;
+    let state = BuilderState::new(settings.config, Arc::new(settings.tokens), Arc::new(handler));
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let shutdown = async move {
         tokio::select! {
