@@ -1,10 +1,11 @@
-//! The builder's question "may these credentials push to this app?", answered by the
-//! controller's users, tokens and collaborators.
+//! paasd's side of git pushes: the builder's question "may these credentials push to
+//! this app?", answered by the controller's users, tokens and collaborators; and what a
+//! push does when the platform runs without Docker (nothing can be built: it says so).
 
 use std::sync::Arc;
 
 use paas_builder::auth::{AuthUnavailable, BoxFuture};
-use paas_builder::{Access, Credentials, PushAuthorizer};
+use paas_builder::{Access, Credentials, Progress, Push, PushAuthorizer, PushHandler, Rejection};
 use paas_controller::app::git::{authorize_push, PushAccess};
 use paas_controller::State;
 use paas_core::AppName;
@@ -25,6 +26,21 @@ impl PushAuthorizer for ControllerPushAuthorizer {
                 Ok(PushAccess::UnknownApp) => Ok(Access::UnknownApp),
                 Err(e) => Err(AuthUnavailable(e.message)),
             }
+        })
+    }
+}
+
+/// Refuses every push, after the push was authorized: with `PAAS_DOCKER=off` there is no
+/// engine to build on.
+pub struct NoBuilds;
+
+impl PushHandler for NoBuilds {
+    fn handle<'a>(&'a self, _push: Push, _progress: Progress) -> BoxFuture<'a, Result<(), Rejection>> {
+        Box::pin(async {
+            Err(Rejection(format!(
+                "this platform runs without a Docker engine ({}=off): pushes cannot be built",
+                paas_core::settings::DOCKER.name
+            )))
         })
     }
 }

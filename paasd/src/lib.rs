@@ -104,10 +104,19 @@ pub async fn run(
                 tokio::net::TcpListener::from_std(listener).context("cannot use the builder listener")?;
             tracing::info!(addr = %listener.local_addr().context("the builder listener has no address")?,
                 "the builder receives git pushes");
+            let handler: Arc<dyn paas_builder::PushHandler> = if config.docker {
+                let building =
+                    paas_builder::build::BuildingHandler::connect(Arc::new(paas_builder::build::LogBuilds))
+                        .await
+                        .context("the builder cannot reach the Docker engine")?;
+                Arc::new(building)
+            } else {
+                Arc::new(git::NoBuilds)
+            };
             let builder = paas_builder::BuilderState::new(
                 paas_builder::BuilderConfig::new(config.data_dir.join("repos")),
                 Arc::new(git::ControllerPushAuthorizer(state.clone())),
-                Arc::new(paas_builder::AcceptPushes),
+                handler,
             );
             Some(tokio::spawn(paas_builder::run(listener, builder, stopped(stop_rx.clone()))))
         }

@@ -36,6 +36,7 @@ async fn start(data_dir: &std::path::Path, database_url: &str, port: u16) -> Paa
         .env("PAAS_DATABASE_URL", database_url)
         .env("PAAS_LOG", "warn")
         .env("PAAS_DOCKER", "off")
+        .env("PAAS_BUILDER_ADDR", "127.0.0.1:0")
         .stdout(Stdio::null())
         .spawn()
         .expect("paasd starts");
