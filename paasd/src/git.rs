@@ -44,3 +44,32 @@ impl PushHandler for NoBuilds {
         })
     }
 }
+
+/// Turns each finished build into a release that the scheduler then runs.
+pub struct ReleaseBuilds(pub Arc<State>);
+
+impl paas_builder::BuildSink for ReleaseBuilds {
+    fn built<'a>(
+        &'a self,
+        result: paas_builder::BuildResult,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, Result<(), Rejection>> {
+        Box::pin(async move {
+            let build = paas_controller::app::builds::FinishedBuild {
+                app: result.app.clone(),
+                commit: result.commit.to_string(),
+                image: result.image.clone(),
+                process_types: result.process_types,
+                // The builder does not pass on who pushed yet.
+                created_by: "git push".to_owned(),
+            };
+            match paas_controller::app::builds::release_build(&self.0, build).await {
+                Ok(version) => {
+                    progress.line(&format!("-----> Released v{version}: {}", result.image)).await;
+                    Ok(())
+                }
+                Err(e) => Err(Rejection(format!("the build could not be released: {}", e.message))),
+            }
+        })
+    }
+}

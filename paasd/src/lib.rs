@@ -105,10 +105,11 @@ pub async fn run(
             tracing::info!(addr = %listener.local_addr().context("the builder listener has no address")?,
                 "the builder receives git pushes");
             let handler: Arc<dyn paas_builder::PushHandler> = if config.docker {
-                let building =
-                    paas_builder::build::BuildingHandler::connect(Arc::new(paas_builder::build::LogBuilds))
-                        .await
-                        .context("the builder cannot reach the Docker engine")?;
+                let building = paas_builder::build::BuildingHandler::connect(Arc::new(git::ReleaseBuilds(
+                    state.clone(),
+                )))
+                .await
+                .context("the builder cannot reach the Docker engine")?;
                 Arc::new(building)
             } else {
                 Arc::new(git::NoBuilds)

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod apps;
+pub mod builds;
 pub mod config;
 pub mod domains;
 pub mod events;

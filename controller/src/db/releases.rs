@@ -88,6 +88,29 @@ pub async fn release_list_for_app(
         .await
 }
 
+/// Records a build; returns its id.
+pub async fn build_insert(
+    conn: &mut Conn,
+    app_id: i64,
+    source_commit: &str,
+    image: &str,
+    process_types: &str,
+    created_by: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO builds (app_id, source_commit, image, process_types, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(app_id)
+    .bind(source_commit)
+    .bind(image)
+    .bind(process_types)
+    .bind(created_by)
+    .bind(now_ms())
+    .fetch_one(conn)
+    .await
+}
+
 /// The process types of a build: a JSON object of type -> command.
 pub async fn build_process_types(conn: &mut Conn, build_id: i64) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT process_types FROM builds WHERE id = $1")

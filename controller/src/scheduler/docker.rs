@@ -131,7 +131,10 @@ impl Engine {
         ]);
         let body = ContainerCreateBody {
             image: Some(process.image.clone()),
-            cmd: Some(vec!["/bin/sh".into(), "-c".into(), process.command.clone()]),
+            // An empty command (a Dockerfile app without a Procfile) runs the image's own
+            // CMD and ENTRYPOINT.
+            cmd: (!process.command.is_empty())
+                .then(|| vec!["/bin/sh".into(), "-c".into(), process.command.clone()]),
             env: Some(process.env.clone()),
             labels: Some(labels),
             host_config: Some(HostConfig {
