@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use paas_core::api::ErrorBody;
-use paas_core::ParseError;
+use paas_core::{ErrorChain, ParseError};
 
 /// What kind of failure, which decides the status code and the `error` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,14 +164,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Some(source) = &self.source {
-            let mut chain = source.to_string();
-            let mut next = source.source();
-            while let Some(cause) = next {
-                chain.push_str(": ");
-                chain.push_str(&cause.to_string());
-                next = cause.source();
-            }
-            tracing::error!(kind = self.kind.code(), message = %self.message, cause = %chain, "request failed");
+            let cause = ErrorChain(source.as_ref());
+            tracing::error!(kind = self.kind.code(), message = %self.message, %cause, "request failed");
         }
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: self.kind.code().to_owned(),

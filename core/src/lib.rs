@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod error_chain;
 pub mod formation;
 pub mod hostname;
 pub mod names;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod settings;
 
 pub use config::{ConfigKey, ConfigValue, ConfigVars};
+pub use error_chain::ErrorChain;
 pub use formation::{Formation, Quantity};
 pub use hostname::Hostname;
 pub use names::{AppName, Password, ProcessType, Username};

@@ -1,6 +1,5 @@
 //! The router's errors at its edge, and how a cause chain is written to the log.
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -21,20 +20,7 @@ pub enum RouterError {
     ListenerAddress(#[source] io::Error),
 }
 
-/// Writes an error and all its causes, `outer: inner: innermost`, for logs.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(cause) = next {
-            write!(f, ": {cause}")?;
-            next = cause.source();
-        }
-        Ok(())
-    }
-}
+pub use paas_core::ErrorChain;
 
 #[cfg(test)]
 mod tests {

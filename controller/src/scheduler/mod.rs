@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paas_core::routes::Backend;
-use paas_core::{AppName, Hostname};
+use paas_core::{AppName, ErrorChain, Hostname};
 use tokio::sync::Notify;
 
 use crate::db::Db;
@@ -116,7 +116,7 @@ impl Scheduler {
                         report.failed += 1;
                         failed_apps.insert(process.key.app.clone());
                         tracing::warn!(app = %process.key.app, release = process.key.release,
-                            process = %process.key.process_name(), error = %error_chain(&e), "cannot start");
+                            process = %process.key.process_name(), error = %ErrorChain(&e), "cannot start");
                     }
                 },
                 Action::Remove { id, app, reason } => {
@@ -135,7 +135,7 @@ impl Scheduler {
                         }
                         Err(e) => {
                             report.failed += 1;
-                            tracing::warn!(container = %short(id), error = %error_chain(&e), "cannot remove");
+                            tracing::warn!(container = %short(id), error = %ErrorChain(&e), "cannot remove");
                         }
                     }
                 }
@@ -160,7 +160,7 @@ impl Scheduler {
                 () = &mut shutdown => break,
                 result = self.reconcile() => {
                     if let Err(e) = result {
-                        tracing::warn!(error = %error_chain(&e), "reconcile failed; retrying on the next run");
+                        tracing::warn!(error = %ErrorChain(&e), "reconcile failed; retrying on the next run");
                     }
                 }
             }
@@ -198,15 +198,4 @@ fn backends(
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
