@@ -11,21 +11,7 @@ use paas_core::settings::{self, Setting};
 use crate::auth::{parse_static_tokens, StaticTokens};
 use crate::BuilderConfig;
 
-/// A variable that is set to something unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable} is invalid: {reason}")]
-pub struct SettingsError {
-    /// The variable's name.
-    pub variable: &'static str,
-    /// What is wrong; never the value of a secret.
-    pub reason: String,
-}
-
-impl SettingsError {
-    fn new(setting: &Setting, reason: impl ToString) -> Self {
-        Self { variable: setting.name, reason: reason.to_string() }
-    }
-}
+pub use paas_core::settings::SettingsError;
 
 /// What the binary needs.
 #[derive(Debug, Clone)]
@@ -47,12 +33,11 @@ fn read(setting: &Setting) -> Option<String> {
 
 #[allow(clippy::disallowed_methods)] // The one place the builder reads its environment.
 fn default_data_dir() -> Result<PathBuf, SettingsError> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("paas"));
-    }
-    let home = std::env::var_os("HOME")
-        .ok_or_else(|| SettingsError::new(&settings::DATA_DIR, "unset, and so are XDG_DATA_HOME and HOME"))?;
-    Ok(PathBuf::from(home).join(".local/share/paas"))
+    settings::default_data_dir(
+        &settings::DATA_DIR,
+        std::env::var_os("XDG_DATA_HOME"),
+        std::env::var_os("HOME"),
+    )
 }
 
 fn number(setting: &Setting) -> Result<u64, SettingsError> {

@@ -4,6 +4,43 @@
 //! reference page `docs/configuration.md` is generated from it by
 //! [`reference_markdown`], and a test fails when the checked-in page drifts.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// A variable that is unset or set to something unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} is invalid: {reason}")]
+pub struct SettingsError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What is wrong; never the value of a secret.
+    pub reason: String,
+}
+
+impl SettingsError {
+    /// An error about `setting`.
+    pub fn new(setting: &Setting, reason: impl ToString) -> Self {
+        Self { variable: setting.name, reason: reason.to_string() }
+    }
+}
+
+/// The data dir when `PAAS_DATA_DIR` is unset: `$XDG_DATA_HOME/paas`, else
+/// `$HOME/.local/share/paas`. The caller reads the two variables (in its one settings
+/// module) and passes them; an error names `setting`, the variable that had no value.
+pub fn default_data_dir(
+    setting: &Setting,
+    xdg_data_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Result<PathBuf, SettingsError> {
+    if let Some(xdg) = xdg_data_home.filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("paas"));
+    }
+    match home.filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/paas")),
+        None => Err(SettingsError::new(setting, "unset, and so are XDG_DATA_HOME and HOME")),
+    }
+}
+
 /// One environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
@@ -292,6 +329,19 @@ pub fn reference_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_data_dir_follows_xdg_then_home() {
+        let dir = |xdg: Option<&str>, home: Option<&str>| {
+            default_data_dir(&DATA_DIR, xdg.map(Into::into), home.map(Into::into)).map_err(|e| e.to_string())
+        };
+        assert_eq!(dir(Some("/x"), Some("/h")), Ok(PathBuf::from("/x/paas")));
+        assert_eq!(dir(Some(""), Some("/h")), Ok(PathBuf::from("/h/.local/share/paas")));
+        assert_eq!(
+            dir(None, None),
+            Err("PAAS_DATA_DIR is invalid: unset, and so are XDG_DATA_HOME and HOME".to_owned())
+        );
+    }
 
     #[test]
     fn names_are_unique_and_prefixed() {

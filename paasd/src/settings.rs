@@ -40,11 +40,11 @@ fn read(setting: &Setting) -> Option<String> {
 
 #[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
 fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("paas"));
-    }
-    let home = std::env::var_os("HOME").context("neither PAAS_DATA_DIR nor HOME is set")?;
-    Ok(PathBuf::from(home).join(".local/share/paas"))
+    Ok(settings::default_data_dir(
+        &settings::DATA_DIR,
+        std::env::var_os("XDG_DATA_HOME"),
+        std::env::var_os("HOME"),
+    )?)
 }
 
 impl PaasdConfig {
