@@ -55,10 +55,14 @@ impl fmt::Debug for Credentials {
 }
 
 /// What an authorizer says about a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
-    /// The credentials are good and name someone who may push to the app.
-    Allowed,
+    /// The credentials are good and name someone who may push to the app: `pusher`,
+    /// the name releases record.
+    Allowed {
+        /// Who pushes.
+        pusher: String,
+    },
     /// The credentials are not accepted: HTTP 401, git asks again.
     Denied,
     /// No such app, or the user may not see it: HTTP 404 (the two look alike, so app
@@ -122,7 +126,9 @@ impl StaticTokens {
         }
         match allowed {
             None => Access::Denied,
-            Some(apps) if apps.contains(app) && self.apps.contains(app) => Access::Allowed,
+            Some(apps) if apps.contains(app) && self.apps.contains(app) => {
+                Access::Allowed { pusher: credentials.username.clone() }
+            }
             Some(_) => Access::UnknownApp,
         }
     }
@@ -188,7 +194,7 @@ mod tests {
     fn static_tokens_decide() {
         let tokens = StaticTokens::new().allow("t1", [app("hello")]).with_app(app("other"));
         let creds = |p: &str| Credentials::new("anyone", p);
-        assert_eq!(tokens.decide(&creds("t1"), &app("hello")), Access::Allowed);
+        assert!(matches!(tokens.decide(&creds("t1"), &app("hello")), Access::Allowed { .. }));
         assert_eq!(tokens.decide(&creds("t1"), &app("other")), Access::UnknownApp);
         assert_eq!(tokens.decide(&creds("t1"), &app("nope")), Access::UnknownApp);
         assert_eq!(tokens.decide(&creds("t2"), &app("hello")), Access::Denied);
@@ -198,7 +204,10 @@ mod tests {
     #[test]
     fn parses_the_static_spec() {
         let tokens = parse_static_tokens("abc:hello,world xyz:").unwrap();
-        assert_eq!(tokens.decide(&Credentials::new("u", "abc"), &app("world")), Access::Allowed);
+        assert_eq!(
+            tokens.decide(&Credentials::new("u", "abc"), &app("world")),
+            Access::Allowed { pusher: "u".into() }
+        );
         assert!(parse_static_tokens("abc").is_err());
         assert!(parse_static_tokens("abc:Bad").is_err());
     }

@@ -25,6 +25,8 @@ pub struct Push {
     pub new: Oid,
     /// The app's bare repository.
     pub repo_path: PathBuf,
+    /// Who pushed, as the authorizer named them.
+    pub pusher: String,
 }
 
 /// Why a handler refuses a push; shown to the user and ending `git push` in failure.

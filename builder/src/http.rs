@@ -91,8 +91,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     else {
         return unauthorized();
     };
-    match shared.authorizer.authorize(&credentials, &app).await {
-        Ok(Access::Allowed) => {}
+    let pusher = match shared.authorizer.authorize(&credentials, &app).await {
+        Ok(Access::Allowed { pusher }) => pusher,
         Ok(Access::Denied) => {
             tracing::info!(user = %credentials.username, %app, "push refused: bad credentials");
             return unauthorized();
@@ -108,10 +108,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
                 "Cannot check your credentials right now; try again.",
             );
         }
-    }
+    };
     match route {
         Route::InfoRefs(app) => advertise(&shared, app).await,
-        Route::ReceivePack(app) => receive::receive(shared, app, req).await,
+        Route::ReceivePack(app) => receive::receive(shared, app, pusher, req).await,
         Route::UploadPack | Route::NotFound => text(StatusCode::NOT_FOUND, "Not found"),
     }
 }

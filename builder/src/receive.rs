@@ -41,6 +41,7 @@ fn human_bytes(n: u64) -> String {
 pub(crate) async fn receive(
     shared: Arc<Shared>,
     app: AppName,
+    pusher: String,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let limit = shared.config.max_push_bytes;
@@ -72,7 +73,7 @@ pub(crate) async fn receive(
         Ok(Ok(Read::Push { commands, repo_path, unpack })) => (commands, repo_path, unpack),
     };
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(finish(shared, app, repo_path, commands, unpack, tx));
+    tokio::spawn(finish(shared, app, pusher, repo_path, commands, unpack, tx));
     result_response(ResponseBody::Stream(rx))
 }
 
@@ -212,6 +213,7 @@ async fn read_request(shared: &Arc<Shared>, app: &AppName, mut body: Incoming) -
 async fn finish(
     shared: Arc<Shared>,
     app: AppName,
+    pusher: String,
     repo_path: PathBuf,
     commands: Commands,
     unpack: Result<(), String>,
@@ -223,7 +225,7 @@ async fn finish(
     let progress = Progress::new(tx.clone(), caps.side_band_64k);
     let mut results = Vec::with_capacity(commands.list.len());
     for command in commands.list {
-        let result = apply(&shared, &app, &repo_path, &command, &unpack, &progress).await;
+        let result = apply(&shared, &app, &pusher, &repo_path, &command, &unpack, &progress).await;
         results.push((command.name, result));
     }
     drop(progress);
@@ -245,6 +247,7 @@ async fn finish(
 async fn apply(
     shared: &Arc<Shared>,
     app: &AppName,
+    pusher: &str,
     repo_path: &std::path::Path,
     command: &Command,
     unpack: &Result<(), String>,
@@ -295,6 +298,7 @@ async fn apply(
         old: command.old,
         new: command.new,
         repo_path: repo_path.to_owned(),
+        pusher: pusher.to_owned(),
     };
     match shared.handler.handle(push, progress.clone()).await {
         Ok(()) => {

@@ -137,6 +137,20 @@ pub enum Command {
 
     /// List an app's processes and their state
     Ps(AppRead),
+    /// Show an app's logs: the newest lines of all its processes, in time order
+    Logs {
+        #[command(flatten)]
+        app: AppFlag,
+        /// How many of the newest lines to show (at most 10000)
+        #[arg(short = 'n', long = "num", value_name = "N", default_value = "100")]
+        num: String,
+        /// Keep showing new lines as they are written, until Ctrl-C
+        #[arg(short = 'f', long = "tail", short_alias = 't', visible_alias = "follow")]
+        tail: bool,
+    },
+
+    /// List an app's builds, newest first
+    Builds(AppRead),
 
     /// Set how many processes of each type run, e.g. `paas scale web=2 worker=1`
     Scale {
@@ -260,6 +274,8 @@ impl Command {
             | Domains(AppRead { app, .. })
             | Perms(AppRead { app, .. })
             | Ps(AppRead { app, .. })
+            | Builds(AppRead { app, .. })
+            | Logs { app, .. }
             | AppsDestroy { app, .. }
             | ConfigSet { app, .. }
             | ConfigUnset { app, .. }
@@ -281,7 +297,7 @@ impl Command {
         use Command::*;
         match self {
             Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
-            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) => r.json.json,
+            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) | Builds(r) => r.json.json,
             ReleasesInfo { json, .. } => json.json,
             _ => false,
         }
@@ -340,6 +356,24 @@ mod tests {
         assert_eq!(cmd.password_flag(), Some("pw"));
         assert!(cmd.replaces_credentials());
         assert!(Cli::try_parse_from(["paas", "login", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn logs_flags_as_on_heroku() {
+        let Command::Logs { app, num, tail } = parse(&["logs", "-a", "hello", "-n", "20", "-t"]) else {
+            panic!("not logs");
+        };
+        assert_eq!((app.app.as_deref(), num.as_str(), tail), (Some("hello"), "20", true));
+        let Command::Logs { num, tail, .. } = parse(&["logs", "--num", "5", "--tail"]) else {
+            panic!("not logs");
+        };
+        assert_eq!((num.as_str(), tail), ("5", true));
+        let Command::Logs { num, tail, .. } = parse(&["logs", "-f"]) else {
+            panic!("not logs");
+        };
+        assert_eq!((num.as_str(), tail), ("100", true));
+        assert!(parse(&["builds", "--json"]).json());
+        assert_eq!(parse(&["builds", "-a", "x"]).app_flag(), Some(Some("x")));
     }
 
     #[test]

@@ -35,12 +35,7 @@ impl Api {
     /// A client of the API at `base` (as [`normalize_api_url`] returns it), sending
     /// `token` as a bearer token when there is one.
     pub fn new(base: &str, token: Option<&str>) -> anyhow::Result<Self> {
-        let http = Http::builder()
-            .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| CliError::new(format!("cannot start an HTTP client: {e}")))?;
+        let http = http_client(Some(REQUEST_TIMEOUT))?;
         Ok(Self { http, base: base.to_owned(), token: token.map(Secret::new), username: None })
     }
 
@@ -75,6 +70,36 @@ impl Api {
         self.send(Method::DELETE, path, None::<&()>).map(drop)
     }
 
+    /// `GET /v1{path}` of a text answer, to read as it comes. An `endless` one (a
+    /// followed log) streams on for as long as the server sends, without a time limit.
+    pub fn get_text_stream(&self, path: &str, endless: bool) -> anyhow::Result<reqwest::blocking::Response> {
+        let endless_http;
+        let http = if endless {
+            endless_http = http_client(None)?;
+            &endless_http
+        } else {
+            &self.http
+        };
+        let mut request = http.get(format!("{}/v1{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request.send().map_err(|e| transport_error(e, &self.base))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().map_err(|e| transport_error(e, &self.base))?;
+            return Err(status_error(status, &bytes, &self.base, self.relogin()).into());
+        }
+        Ok(response)
+    }
+
+    /// The hint for a rejected token: log in again.
+    fn relogin(&self) -> Option<String> {
+        self.token.as_ref().map(|_| {
+            format!("run paas login {} --username {}", self.base, self.username.as_deref().unwrap_or("NAME"))
+        })
+    }
+
     /// `GET /v1{path}`, decoded.
     pub fn get_as<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         decode(self.get(path)?)
@@ -107,14 +132,7 @@ impl Api {
         let status = response.status();
         let bytes = response.bytes().map_err(|e| transport_error(e, &self.base))?;
         if !status.is_success() {
-            let relogin = self.token.as_ref().map(|_| {
-                format!(
-                    "run paas login {} --username {}",
-                    self.base,
-                    self.username.as_deref().unwrap_or("NAME")
-                )
-            });
-            return Err(status_error(status, &bytes, &self.base, relogin).into());
+            return Err(status_error(status, &bytes, &self.base, self.relogin()).into());
         }
         if bytes.is_empty() {
             return Ok(Value::Null);
@@ -128,6 +146,16 @@ impl Api {
             .into()
         })
     }
+}
+
+/// The HTTP client, with a time limit for each whole request unless `timeout` is `None`.
+fn http_client(timeout: Option<Duration>) -> anyhow::Result<Http> {
+    Ok(Http::builder()
+        .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start an HTTP client: {e}")))?)
 }
 
 /// Decodes an API answer into a wire type. The error never quotes the answer, which

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use paas_core::api::{App, AppInfo, Collaborator, Domain, Process, ProcessFormation, Release, Token, User};
+use paas_core::api::{
+    App, AppInfo, Build, Collaborator, Domain, Process, ProcessFormation, Release, Token, User,
+};
 
 use crate::table::{key_values, Table};
 
@@ -85,6 +87,23 @@ pub fn release_info(r: &Release) -> String {
         ("Created", r.created_at.clone()),
         ("Image", r.image.clone().unwrap_or_default()),
     ])
+}
+
+/// `paas builds`: newest first, as the API sends them, with the commit's short form.
+pub fn builds(builds: &[Build]) -> String {
+    let mut t = Table::new(["ID", "COMMIT", "RELEASES", "BY", "CREATED"]);
+    for b in builds {
+        let commit = b.commit.get(..7).unwrap_or(&b.commit);
+        let releases: Vec<String> = b.releases.iter().map(|v| version(*v)).collect();
+        t.row([
+            b.id.to_string(),
+            commit.to_owned(),
+            releases.join(", "),
+            b.created_by.clone(),
+            b.created_at.clone(),
+        ]);
+    }
+    t.render()
 }
 
 /// `paas domains`.
@@ -234,6 +253,25 @@ mod tests {
             "PROCESS   RELEASE  STATE  ADDRESS\n\
              web.1     v3       up     172.18.0.2:5000\n\
              worker.1  v3       down\n"
+        );
+    }
+
+    #[test]
+    fn builds_table() {
+        let b = |id, commit: &str, releases: Vec<u32>| Build {
+            id,
+            commit: commit.into(),
+            image: "paas/hello:1a2b3c4".into(),
+            process_types: BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
+            created_by: "alice".into(),
+            created_at: T.into(),
+            releases,
+        };
+        assert_eq!(
+            builds(&[b(2, "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d", vec![3, 5]), b(1, "abc", vec![])]),
+            "ID  COMMIT   RELEASES  BY     CREATED\n\
+             2   1a2b3c4  v3, v5    alice  2025-01-02T03:04:05Z\n\
+             1   abc                alice  2025-01-02T03:04:05Z\n"
         );
     }
 

@@ -623,3 +623,38 @@ async fn git_remote_points_the_checkout_at_the_app_and_git_authenticates_with_th
     assert!(!failed.status.success());
     assert!(!String::from_utf8_lossy(&failed.stdout).contains("password="));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builds_are_listed_and_logs_without_docker_say_they_need_the_engine() {
+    let platform = spawn_controller().await;
+    let admin = Cli::new(&platform);
+    admin.register("admin").await;
+    admin.ok(&["apps:create", "hello"]).await;
+
+    let none = admin.ok(&["builds", "-a", "hello"]).await;
+    assert_eq!(none.stdout, "", "no builds, no table:\n{none}");
+    assert!(none.stderr.contains("hello has no builds yet"), "{none}");
+    assert_eq!(admin.ok(&["builds", "-a", "hello", "--json"]).await.json(), json!([]));
+
+    platform.stand_in_build("hello", "paas/hello:1", &json!({"web": "serve $PORT"})).await;
+    let builds = admin.ok(&["builds", "-a", "hello"]).await;
+    assert_eq!(builds.stderr, "=== hello Builds\n");
+    let rows: Vec<Vec<&str>> = builds.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "a header and one build:\n{builds}");
+    assert_eq!(rows[0], ["ID", "COMMIT", "RELEASES", "BY", "CREATED"]);
+    assert_eq!(rows[1][1..], ["stand-i", "v1", "test", "1970-01-01T00:00:00.000Z"], "{builds}");
+    let json = admin.ok(&["builds", "-a", "hello", "--json"]).await.json();
+    assert_eq!((json[0]["commit"].clone(), json[0]["releases"].clone()), (json!("stand-in"), json!([1])));
+    let missing = admin.fails(&["builds", "-a", "nope"]).await;
+    assert_eq!(missing.error(), "app nope not found");
+
+    for args in [&["logs", "-a", "hello"][..], &["logs", "-a", "hello", "--tail", "-n", "5"]] {
+        let logs = admin.fails(args).await;
+        assert_eq!(logs.error(), "this platform runs no Docker engine, so it has no logs", "{logs}");
+        assert!(logs.hint().contains("logs need the Docker engine"), "{logs}");
+    }
+    let bad = admin.fails(&["logs", "-a", "hello", "-n", "many"]).await;
+    assert_eq!(bad.error(), "invalid number of lines: many");
+    let too_many = admin.fails(&["logs", "-a", "hello", "-n", "10001"]).await;
+    assert_eq!(too_many.error(), "lines must be 0 to 10000");
+}

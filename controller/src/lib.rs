@@ -38,6 +38,12 @@ pub struct State {
     pub processes: scheduler::Nudge,
     /// What runs, as the scheduler last saw it.
     pub board: std::sync::Arc<scheduler::board::Board>,
+    /// The Docker engine the scheduler runs processes on, set by [`State::scheduler`];
+    /// unset when the platform runs without one. Logs are read from it.
+    pub engine: std::sync::OnceLock<scheduler::Engine>,
+    /// Turns true when the controller shuts down, to end responses that would stream
+    /// on forever (followed logs).
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl State {
@@ -54,11 +60,16 @@ impl State {
             routes,
             processes: scheduler::Nudge::default(),
             board: Default::default(),
+            engine: std::sync::OnceLock::new(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
 
-    /// The scheduler of this controller's store, on `engine`. The caller runs it.
+    /// The scheduler of this controller's store, on `engine`, which also becomes the
+    /// engine logs are read from (the first one, should this be called again). The
+    /// caller runs it.
     pub fn scheduler(&self, engine: scheduler::Engine) -> scheduler::Scheduler {
+        let _ = self.engine.set(engine.clone());
         scheduler::Scheduler::new(
             self.db.clone(),
             engine,
@@ -99,6 +110,7 @@ pub async fn serve(
         result = &mut server => result,
         () = shutdown => {
             state.routes.close();
+            state.shutdown.send_replace(true);
             // The server future itself carries out the stop: poll both.
             let ((), result) = tokio::join!(handle.stop(true), server);
             result

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    apps, auth, config, domains, formation, internal, perms, platform, processes, releases, tokens, users,
+    apps, auth, builds, config, domains, formation, internal, logs, perms, platform, processes, releases,
+    tokens, users,
 };
 
 /// The paas REST API.
@@ -22,6 +23,8 @@ use crate::routes::{
         releases::list, releases::info, releases::rollback,
         formation::get, formation::scale,
         processes::list,
+        builds::list,
+        logs::get,
         domains::list, domains::add, domains::remove,
         perms::list, perms::add, perms::remove,
         internal::routes_watch,

@@ -319,3 +319,23 @@ pub struct Process {
     /// Where it listens on the platform network, when it has an address.
     pub address: Option<String>,
 }
+
+/// A build of an app: the image made from one pushed commit (`GET /v1/apps/{app}/builds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Build {
+    /// Identifies the build.
+    pub id: i64,
+    /// The commit built (full hex).
+    pub commit: String,
+    /// The image the build made.
+    pub image: String,
+    /// Process types and their commands; an empty command runs the image's own `CMD`.
+    pub process_types: BTreeMap<String, String>,
+    /// Who pushed it.
+    pub created_by: String,
+    /// When it finished.
+    pub created_at: String,
+    /// The releases that run it, oldest first (a rollback adds one).
+    pub releases: Vec<u32>,
+}

@@ -122,8 +122,8 @@ pub const LOG: Setting = Setting {
 pub const HTTP_ADDR: Setting = Setting {
     name: "PAAS_HTTP_ADDR",
     default: "127.0.0.1:8080",
-    read_by: "paas-router",
-    doc: "Address (IP:port) of the router's plain-HTTP listener, where apps are served. Port 0 picks a free port.",
+    read_by: "paasd, paas-router",
+    doc: "Address (IP:port) of the router's plain-HTTP listener, where apps, `paas.<domain>` (the API) and `git.<domain>` (the builder) are served. paasd hands it to the router it starts, so it needs a fixed port; app and git URLs name it unless it is 80.",
 };
 
 /// Where the router keeps its copy of the route table.
@@ -166,6 +166,14 @@ pub const ROUTER_BUILDER_ADDR: Setting = Setting {
     doc: "Address (IP:port) of the builder's git endpoint, which the router serves on `git.<PAAS_DOMAIN>`. Without it that host answers 404.",
 };
 
+/// The router binary paasd starts.
+pub const ROUTER_BIN: Setting = Setting {
+    name: "PAAS_ROUTER_BIN",
+    default: "paas-router next to the paasd executable",
+    read_by: "paasd",
+    doc: "The `paas-router` binary that paasd starts as its own process, in its own process group, so that apps stay reachable while paasd restarts; a restarted paasd adopts the router it finds running (`router.pid` in the router's state dir) unless its configuration changed.",
+};
+
 /// Where the CLI keeps credentials.
 pub const CONFIG_DIR: Setting = Setting {
     name: "PAAS_CONFIG_DIR",
@@ -194,7 +202,7 @@ pub const APP: Setting = Setting {
 pub const REGISTRY_GATEWAY_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_GATEWAY_ADDR",
     default: "127.0.0.1:5050",
-    read_by: "paas-registry-proxy",
+    read_by: "paasd, paas-registry-proxy",
     doc: "Address of the registry gateway Docker engines push to and pull from; loopback, so Docker allows plain HTTP.",
 };
 
@@ -202,7 +210,7 @@ pub const REGISTRY_GATEWAY_ADDR: Setting = Setting {
 pub const REGISTRY_TOKEN_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_TOKEN_ADDR",
     default: "127.0.0.1:5052",
-    read_by: "paas-registry-proxy",
+    read_by: "paasd, paas-registry-proxy",
     doc: "Address of the registry token endpoint (`/token`).",
 };
 
@@ -210,7 +218,7 @@ pub const REGISTRY_TOKEN_ADDR: Setting = Setting {
 pub const REGISTRY_ADDR: Setting = Setting {
     name: "PAAS_REGISTRY_ADDR",
     default: "127.0.0.1:5051",
-    read_by: "paas-registry-proxy",
+    read_by: "paasd, paas-registry-proxy",
     doc: "Address the supervised Distribution registry listens on; keep it on loopback.",
 };
 
@@ -218,7 +226,7 @@ pub const REGISTRY_ADDR: Setting = Setting {
 pub const REGISTRY_BIN: Setting = Setting {
     name: "PAAS_REGISTRY_BIN",
     default: "/usr/bin/docker-registry",
-    read_by: "paas-registry-proxy",
+    read_by: "paasd, paas-registry-proxy",
     doc: "The Distribution registry binary (Debian package `docker-registry`).",
 };
 
@@ -280,6 +288,30 @@ pub const BUILDER_TOKENS: Setting = Setting {
     doc: "Space-separated `token:app1,app2` entries: who may push to which app, until the builder asks the controller. Secret.",
 };
 
+/// Where the buildpacks are.
+pub const BUILDPACKS_DIR: Setting = Setting {
+    name: "PAAS_BUILDPACKS_DIR",
+    default: "the checkout's `buildpacks/`",
+    read_by: "paasd",
+    doc: "Directory of the buildpacks tried, in order, on a push without a Dockerfile: `python`, then `procfile` (each with `bin/detect`, `bin/compile`, `bin/release`).",
+};
+
+/// The stack image builds run on.
+pub const STACK_IMAGE: Setting = Setting {
+    name: "PAAS_STACK_IMAGE",
+    default: "paas/stack:bookworm",
+    read_by: "paasd",
+    doc: "The image buildpack builds run in and their apps run on (`cargo xtask stack` makes it).",
+};
+
+/// The CA bundle given to buildpack builds.
+pub const BUILD_CA_BUNDLE: Setting = Setting {
+    name: "PAAS_BUILD_CA_BUNDLE",
+    default: "/etc/ssl/certs/ca-certificates.crt when it exists",
+    read_by: "paasd",
+    doc: "CA bundle copied into buildpack build containers (for `pip` and other package clients behind a proxy with its own CA); never part of the built image. `none`: no bundle.",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -297,6 +329,7 @@ pub const ALL: &[Setting] = &[
     ROUTER_TOKEN,
     ROUTER_CONTROLLER_ADDR,
     ROUTER_BUILDER_ADDR,
+    ROUTER_BIN,
     REGISTRY_GATEWAY_ADDR,
     REGISTRY_TOKEN_ADDR,
     REGISTRY_ADDR,
@@ -304,6 +337,9 @@ pub const ALL: &[Setting] = &[
     REGISTRY_BUILDER_SECRET,
     REGISTRY_NODE_SECRET,
     BUILDER_ADDR,
+    BUILDPACKS_DIR,
+    STACK_IMAGE,
+    BUILD_CA_BUNDLE,
     BUILDER_MAX_PUSH_BYTES,
     BUILDER_REQUEST_TIMEOUT,
     BUILDER_TOKENS,

@@ -21,7 +21,7 @@ impl PushAuthorizer for ControllerPushAuthorizer {
     ) -> BoxFuture<'a, Result<Access, AuthUnavailable>> {
         Box::pin(async move {
             match authorize_push(&self.0, credentials.password(), app.as_str()).await {
-                Ok(PushAccess::Allowed) => Ok(Access::Allowed),
+                Ok(PushAccess::Allowed { username }) => Ok(Access::Allowed { pusher: username }),
                 Ok(PushAccess::Denied) => Ok(Access::Denied),
                 Ok(PushAccess::UnknownApp) => Ok(Access::UnknownApp),
                 Err(e) => Err(AuthUnavailable(e.message)),
@@ -45,6 +45,22 @@ impl PushHandler for NoBuilds {
     }
 }
 
+/// Gives buildpack builds the app's current config vars.
+pub struct ControllerBuildEnv(pub Arc<State>);
+
+impl paas_builder::build::BuildEnv for ControllerBuildEnv {
+    fn config_vars<'a>(
+        &'a self,
+        app: &'a AppName,
+    ) -> BoxFuture<'a, Result<paas_core::ConfigVars, Rejection>> {
+        Box::pin(async move {
+            paas_controller::app::builds::config_for_build(&self.0, app)
+                .await
+                .map_err(|e| Rejection(format!("the app's config cannot be read: {}", e.message)))
+        })
+    }
+}
+
 /// Turns each finished build into a release that the scheduler then runs.
 pub struct ReleaseBuilds(pub Arc<State>);
 
@@ -60,8 +76,7 @@ impl paas_builder::BuildSink for ReleaseBuilds {
                 commit: result.commit.to_string(),
                 image: result.image.clone(),
                 process_types: result.process_types,
-                // The builder does not pass on who pushed yet.
-                created_by: "git push".to_owned(),
+                created_by: result.pusher,
             };
             match paas_controller::app::builds::release_build(&self.0, build).await {
                 Ok(version) => {

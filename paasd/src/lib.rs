@@ -5,6 +5,8 @@
 //! the very code the binary runs.
 
 pub mod git;
+pub mod registry;
+pub mod router_process;
 pub mod secrets;
 pub mod settings;
 
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use paas_controller::{ControllerConfig, State};
 
-pub use settings::PaasdConfig;
+pub use settings::{PaasdConfig, RouterSettings};
 
 /// The JWT signing key's file name in the data dir.
 pub const JWT_KEY_FILE: &str = "jwt.key";
@@ -43,6 +45,9 @@ pub struct Listeners {
     pub api: TcpListener,
     /// git smart HTTP, for pushes; `None` runs no builder.
     pub builder: Option<TcpListener>,
+    /// The registry's token endpoint and gateway; `None` runs no registry (built
+    /// images then stay local to the engine).
+    pub registry: Option<registry::RegistrySockets>,
 }
 
 /// Runs the platform on its listeners until `shutdown` resolves.
@@ -51,7 +56,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let Listeners { api: api_listener, builder: builder_listener } = listeners;
+    let Listeners { api: api_listener, builder: builder_listener, registry: registry_sockets } = listeners;
     secrets::ensure_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let key_path = config.data_dir.join(JWT_KEY_FILE);
@@ -59,6 +64,7 @@ pub async fn run(
         .with_context(|| format!("cannot read or create the key file {}", key_path.display()))?;
     let internal_path = config.data_dir.join(INTERNAL_TOKEN_FILE);
     let internal_token = secrets::load_or_create_secret(&internal_path)
+        .map(hex::encode)
         .with_context(|| format!("cannot read or create the key file {}", internal_path.display()))?;
     let addr = api_listener.local_addr().context("the API listener has no address")?;
     api_listener.set_nonblocking(true).context("cannot make the API listener non-blocking")?;
@@ -67,49 +73,80 @@ pub async fn run(
         domain: config.domain.clone(),
         public_url: public_url.clone(),
         app_url_scheme: "http".into(),
-        app_url_port: String::new(),
+        // Apps and git are reached through the router; its port is named unless it is
+        // HTTP's own.
+        app_url_port: match &config.router {
+            Some(router) if router.http_addr.port() != 80 => format!(":{}", router.http_addr.port()),
+            _ => String::new(),
+        },
         registration: config.registration,
         jwt_ttl: config.jwt_ttl,
         jwt_secret,
-        internal_token: hex::encode(internal_token),
+        internal_token: internal_token.clone(),
     };
     let state = Arc::new(
         State::open(controller, &config.effective_database_url())
             .await
             .context("cannot open the database")?,
     );
-    let scheduler = if config.docker {
-        let platform = secrets::load_or_create_platform_id(&config.data_dir.join(PLATFORM_ID_FILE))
-            .context("cannot read or create the platform id")?;
-        let engine = paas_controller::scheduler::Engine::connect(&platform).await.with_context(|| {
-            format!(
-                "no Docker engine answers (set {}=off to run without one)",
-                paas_core::settings::DOCKER.name
-            )
-        })?;
-        Some(state.scheduler(engine))
-    } else {
-        None
-    };
     tracing::info!(%public_url, domain = %config.domain, "paasd is serving the API");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
+    let registry = match (config.docker, &config.registry, registry_sockets) {
+        (true, Some(settings), Some(sockets)) => Some(
+            registry::Registry::start(&config.data_dir, settings, sockets, stopped(stop_rx.clone()))
+                .await
+                .context("cannot start the registry")?,
+        ),
+        _ => None,
+    };
+    let scheduler = if config.docker {
+        let platform = secrets::load_or_create_platform_id(&config.data_dir.join(PLATFORM_ID_FILE))
+            .context("cannot read or create the platform id")?;
+        let mut engine = paas_controller::scheduler::Engine::connect(&platform).await.with_context(|| {
+            format!(
+                "no Docker engine answers (set {}=off to run without one)",
+                paas_core::settings::DOCKER.name
+            )
+        })?;
+        if let Some(registry) = &registry {
+            engine = engine.with_registry(registry.pull());
+        }
+        Some(state.scheduler(engine))
+    } else {
+        None
+    };
     let scheduler = scheduler.map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))));
+    let builder_addr = match &builder_listener {
+        Some(listener) => Some(listener.local_addr().context("the builder listener has no address")?),
+        None => None,
+    };
     let builder = match builder_listener {
         Some(listener) => {
             listener.set_nonblocking(true).context("cannot make the builder listener non-blocking")?;
             let listener =
                 tokio::net::TcpListener::from_std(listener).context("cannot use the builder listener")?;
-            tracing::info!(addr = %listener.local_addr().context("the builder listener has no address")?,
-                "the builder receives git pushes");
+            tracing::info!(addr = ?builder_addr, "the builder receives git pushes");
             let handler: Arc<dyn paas_builder::PushHandler> = if config.docker {
-                let building = paas_builder::build::BuildingHandler::connect(Arc::new(git::ReleaseBuilds(
-                    state.clone(),
-                )))
-                .await
-                .context("the builder cannot reach the Docker engine")?;
+                let release: Arc<dyn paas_builder::BuildSink> = Arc::new(git::ReleaseBuilds(state.clone()));
+                let sink: Arc<dyn paas_builder::BuildSink> = match &registry {
+                    Some(registry) => Arc::new(
+                        paas_builder::build::publish::PublishingSink::connect(
+                            registry.push_target(),
+                            release,
+                        )
+                        .await
+                        .context("the builder cannot reach the Docker engine")?,
+                    ),
+                    None => release,
+                };
+                let building = paas_builder::build::BuildingHandler::connect(sink)
+                    .await
+                    .context("the builder cannot reach the Docker engine")?
+                    .with_buildpacks(config.buildpacks.clone())
+                    .with_build_env(Arc::new(git::ControllerBuildEnv(state.clone())));
                 Arc::new(building)
             } else {
                 Arc::new(git::NoBuilds)
@@ -120,6 +157,28 @@ pub async fn run(
                 handler,
             );
             Some(tokio::spawn(paas_builder::run(listener, builder, stopped(stop_rx.clone()))))
+        }
+        None => None,
+    };
+    // After the builder, so the router knows its address; before the API serves, whose
+    // socket is bound already, so the router's first look at the route stream waits.
+    let router = match &config.router {
+        Some(router) => {
+            let spec = router_process::RouterSpec {
+                binary: router.binary.clone(),
+                http_addr: router.http_addr,
+                domain: config.domain.clone(),
+                state_dir: config.data_dir.join("router"),
+                feed_url: format!("http://{addr}/v1/internal/routes/watch"),
+                token: internal_token,
+                controller_addr: addr,
+                builder_addr,
+                log_filter: router.log_filter.clone(),
+            };
+            let process = router_process::ensure(&spec).await.context("cannot start the router")?;
+            tracing::info!(pid = process.pid(), adopted = process.adopted(), addr = %router.http_addr,
+                "the router serves apps");
+            Some(process)
         }
         None => None,
     };
@@ -138,6 +197,12 @@ pub async fn run(
             Ok(Err(e)) => tracing::warn!(error = %e, "the builder stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "the builder task failed"),
         }
+    }
+    if let Some(registry) = registry {
+        registry.stopped().await;
+    }
+    if let Some(router) = router {
+        tracing::info!(pid = router.pid(), "the router keeps serving apps");
     }
     served.context("the API server failed")?;
     tracing::info!("paasd stopped");

@@ -43,5 +43,9 @@ async fn start() -> anyhow::Result<()> {
         })?),
         None => None,
     };
-    paasd::run(config, paasd::Listeners { api: listener, builder }, shutdown).await
+    let registry = match (&config.registry, config.docker) {
+        (Some(registry), true) => Some(registry.bind()?),
+        _ => None,
+    };
+    paasd::run(config, paasd::Listeners { api: listener, builder, registry }, shutdown).await
 }

@@ -10,6 +10,10 @@ use paas_controller::RegistrationMode;
 use paas_core::settings::{self, Setting};
 use paas_core::Hostname;
 
+use paas_builder::build::BuildpackConfig;
+
+use crate::registry::RegistrySettings;
+
 /// Everything paasd is told at start-up.
 #[derive(Debug, Clone)]
 pub struct PaasdConfig {
@@ -31,6 +35,34 @@ pub struct PaasdConfig {
     pub docker: bool,
     /// Where the builder receives git pushes; `None` runs no builder.
     pub builder_addr: Option<SocketAddr>,
+    /// The registry built images go to; `None` keeps them local to the engine (tests
+    /// of the scheduler alone).
+    pub registry: Option<RegistrySettings>,
+    /// The router paasd starts or adopts; `None` runs none.
+    pub router: Option<RouterSettings>,
+    /// How pushes without a Dockerfile are built.
+    pub buildpacks: BuildpackConfig,
+}
+
+/// The host's CA bundle, which buildpack builds get unless told otherwise.
+pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Buildpack settings with the defaults: the checkout's buildpacks, the default stack
+/// image, and the host's CA bundle when it has one.
+pub fn default_buildpacks() -> BuildpackConfig {
+    let host_bundle = PathBuf::from(HOST_CA_BUNDLE);
+    BuildpackConfig { ca_bundle: host_bundle.exists().then_some(host_bundle), ..BuildpackConfig::default() }
+}
+
+/// How paasd runs the router, its own process.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// Where the router serves apps (`PAAS_HTTP_ADDR`; a fixed port).
+    pub http_addr: SocketAddr,
+    /// The `paas-router` binary.
+    pub binary: PathBuf,
+    /// The router's log filter.
+    pub log_filter: String,
 }
 
 #[allow(clippy::disallowed_methods)] // The one place paasd reads its environment.
@@ -47,13 +79,16 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     )?)
 }
 
+/// An `IP:port` setting, or its default.
+fn addr(setting: &Setting) -> anyhow::Result<SocketAddr> {
+    let value = read(setting).unwrap_or_else(|| setting.default.to_owned());
+    value.parse().with_context(|| format!("{} must be IP:port, got {value:?}", setting.name))
+}
+
 impl PaasdConfig {
     /// Reads the environment; an invalid value is an error naming its variable.
     pub fn from_env() -> anyhow::Result<Self> {
-        let api_addr = read(&settings::API_ADDR).unwrap_or_else(|| settings::API_ADDR.default.to_owned());
-        let api_addr: SocketAddr = api_addr
-            .parse()
-            .with_context(|| format!("{} must be IP:port, got {api_addr:?}", settings::API_ADDR.name))?;
+        let api_addr = addr(&settings::API_ADDR)?;
         let data_dir = match read(&settings::DATA_DIR) {
             Some(dir) => PathBuf::from(dir),
             None => default_data_dir()?,
@@ -83,12 +118,42 @@ impl PaasdConfig {
             "off" => false,
             _ => bail!("{} must be on or off, got {docker:?}", settings::DOCKER.name),
         };
-        let builder_addr =
-            read(&settings::BUILDER_ADDR).unwrap_or_else(|| settings::BUILDER_ADDR.default.to_owned());
-        let builder_addr: SocketAddr = builder_addr.parse().with_context(|| {
-            format!("{} must be IP:port, got {builder_addr:?}", settings::BUILDER_ADDR.name)
-        })?;
+        let builder_addr = addr(&settings::BUILDER_ADDR)?;
+        let registry = RegistrySettings {
+            gateway_addr: addr(&settings::REGISTRY_GATEWAY_ADDR)?,
+            token_addr: addr(&settings::REGISTRY_TOKEN_ADDR)?,
+            addr: addr(&settings::REGISTRY_ADDR)?,
+            binary: read(&settings::REGISTRY_BIN)
+                .unwrap_or_else(|| settings::REGISTRY_BIN.default.to_owned())
+                .into(),
+        };
+        let router_binary = match read(&settings::ROUTER_BIN) {
+            Some(path) => PathBuf::from(path),
+            None => crate::router_process::default_binary().with_context(|| {
+                format!("cannot find paasd's own path to default {}", settings::ROUTER_BIN.name)
+            })?,
+        };
+        let router = RouterSettings {
+            http_addr: addr(&settings::HTTP_ADDR)?,
+            binary: router_binary,
+            log_filter: Self::log_filter(),
+        };
+        let mut buildpacks = default_buildpacks();
+        if let Some(dir) = read(&settings::BUILDPACKS_DIR) {
+            buildpacks.dir = dir.into();
+        }
+        if let Some(image) = read(&settings::STACK_IMAGE) {
+            buildpacks.stack_image = image;
+        }
+        match read(&settings::BUILD_CA_BUNDLE).as_deref() {
+            None => {}
+            Some("none") => buildpacks.ca_bundle = None,
+            Some(path) => buildpacks.ca_bundle = Some(path.into()),
+        }
         Ok(Self {
+            buildpacks,
+            router: Some(router),
+            registry: Some(registry),
             builder_addr: Some(builder_addr),
             api_addr,
             data_dir,

@@ -132,4 +132,24 @@ impl ApiClient {
             self.patch(&format!("/v1/apps/{app}/config"), serde_json::json!({ "values": values })).await;
         body.expect(200)["release"].as_u64().expect("a release number")
     }
+
+    /// Sets the quantity of one process type.
+    pub async fn scale(&self, app: &str, process_type: &str, quantity: u32) {
+        let updates = serde_json::json!({ "updates": [{ "type": process_type, "quantity": quantity }] });
+        self.patch(&format!("/v1/apps/{app}/formation"), updates).await.expect(200);
+    }
+
+    /// Rolls back to release `version` and returns the new release number.
+    pub async fn rollback(&self, app: &str, version: u64) -> u64 {
+        let body = serde_json::json!({ "version": version });
+        let release = self.post(&format!("/v1/apps/{app}/rollback"), body).await.expect(201);
+        release["version"].as_u64().expect("a release number")
+    }
+
+    /// Makes an API token and returns its secret (git's password).
+    pub async fn token(&self, description: &str) -> String {
+        let token =
+            self.post("/v1/tokens", serde_json::json!({ "description": description })).await.expect(201);
+        token["secret"].as_str().expect("a token secret").to_owned()
+    }
 }

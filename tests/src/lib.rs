@@ -5,6 +5,7 @@
 //! names a PostgreSQL server (as `cargo xtask test` does in its second run), a fresh
 //! PostgreSQL database per test, dropped afterwards.
 
+pub mod checkout;
 pub mod client;
 pub mod database;
 pub mod docker;
@@ -12,7 +13,34 @@ pub mod platform;
 
 pub use client::{ApiClient, Reply};
 pub use database::TestDatabase;
-pub use platform::{spawn_controller, spawn_controller_with, TestPlatform};
+pub use platform::{
+    spawn_controller, spawn_controller_with, spawn_platform, spawn_platform_with, TestPlatform,
+};
 
 /// A password that satisfies the rules, for test users.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The stack image `cargo xtask test` makes (`cargo xtask stack`).
+pub const STACK_IMAGE: &str = "paas/stack:bookworm";
+
+/// Polls `check` every 100 ms until it gives a value; panics naming `what` after a
+/// minute.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    for _ in 0..600 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// A binary of this workspace's debug build (`cargo build --bins` makes them all).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+    path
+}

@@ -50,6 +50,10 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         docker: false,
         // No builder unless a test asks for one (with port 0: a free port).
         builder_addr: None,
+        // No registry and no router unless a test asks (`spawn_platform`).
+        registry: None,
+        router: None,
+        buildpacks: paasd::settings::default_buildpacks(),
     };
     adjust(&mut config);
     let (shutdown, task) = start(&mut config, listener);
@@ -75,16 +79,65 @@ fn start(config: &mut PaasdConfig, listener: TcpListener) -> (oneshot::Sender<()
     if let Some(builder) = &builder {
         config.builder_addr = Some(builder.local_addr().expect("an address"));
     }
+    let registry = config.registry.as_mut().map(|settings| {
+        let sockets = settings.bind().expect("the registry's ports");
+        settings.gateway_addr = sockets.gateway.local_addr().expect("an address");
+        settings.token_addr = sockets.token.local_addr().expect("an address");
+        sockets
+    });
     let config = config.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        paasd::run(config, paasd::Listeners { api: listener, builder }, async {
+        paasd::run(config, paasd::Listeners { api: listener, builder, registry }, async {
             let _ = rx.await;
         })
         .await
         .map_err(|e| format!("{e:#}"))
     });
     (tx, task)
+}
+
+/// The whole platform on free ports: the API, the builder, the scheduler on the real
+/// Docker engine, the registry (Debian's Distribution binary) and the real
+/// `paas-router` process (built by `cargo build --bins`).
+pub async fn spawn_platform() -> TestPlatform {
+    spawn_platform_with(|_| {}).await
+}
+
+/// [`spawn_platform`] after `adjust` has changed the configuration.
+pub async fn spawn_platform_with(adjust: impl FnOnce(&mut PaasdConfig)) -> TestPlatform {
+    spawn_controller_with(|c| {
+        // `*.localhost` is loopback to git, curl and browsers: plain `git push` works.
+        c.domain = Hostname::parse("localhost").expect("a hostname");
+        c.docker = true;
+        c.builder_addr = Some("127.0.0.1:0".parse().expect("an address"));
+        c.registry = Some(test_registry());
+        c.router = Some(paasd::RouterSettings {
+            http_addr: free_addr(),
+            binary: crate::workspace_binary("paas-router"),
+            log_filter: "info".into(),
+        });
+        adjust(c);
+    })
+    .await
+}
+
+/// A loopback address whose port was free a moment ago, for a program that binds it
+/// itself.
+pub fn free_addr() -> std::net::SocketAddr {
+    let free = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    free.local_addr().expect("an address")
+}
+
+/// Registry settings for a test platform: the gateway and token endpoint on free
+/// ports, the registry itself on another free port, Debian's binary.
+pub fn test_registry() -> paasd::registry::RegistrySettings {
+    paasd::registry::RegistrySettings {
+        gateway_addr: "127.0.0.1:0".parse().expect("an address"),
+        token_addr: "127.0.0.1:0".parse().expect("an address"),
+        addr: free_addr(),
+        binary: paas_core::settings::REGISTRY_BIN.default.into(),
+    }
 }
 
 /// Sends the platform's warnings and errors to the test's captured output, so a failing
@@ -208,7 +261,8 @@ impl TestPlatform {
         conn.close().await.expect("closed");
     }
 
-    /// Stops paasd gracefully and returns how it ended.
+    /// Stops paasd gracefully and returns how it ended (the router it started goes
+    /// when the platform is dropped).
     pub async fn stop(mut self) -> Result<(), String> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -218,12 +272,68 @@ impl TestPlatform {
             None => Ok(()),
         }
     }
+
+    /// The git URL of an app, with credentials, as `git push` takes it.
+    pub fn git_url(&self, app: &str, username: &str, token: &str) -> String {
+        let builder = self.config.builder_addr.expect("a platform with a builder");
+        format!("http://{username}:{token}@{builder}/{app}.git")
+    }
+
+    /// The registry gateway's `host:port`, as image references name it.
+    pub fn registry_host(&self) -> String {
+        let registry = self.config.registry.as_ref().expect("a platform with a registry");
+        format!("127.0.0.1:{}", registry.gateway_addr.port())
+    }
+
+    /// A registry principal's secret (the data dir's file holds it in hex, as used).
+    pub fn registry_secret(&self, file: &str) -> String {
+        let text = std::fs::read_to_string(self.config.data_dir.join(file)).expect("paasd made the secret");
+        text.trim().to_owned()
+    }
+
+    /// The router's address.
+    pub fn router_addr(&self) -> std::net::SocketAddr {
+        self.config.router.as_ref().expect("a platform with a router").http_addr
+    }
+
+    /// `GET path` through the router with `Host: <app>.<domain>`: the status and body,
+    /// or `None` when the router cannot be reached.
+    pub async fn router_get(&self, app: &str, path: &str) -> Option<(u16, String)> {
+        let url = format!("http://{}{path}", self.router_addr());
+        let resp = router_client()
+            .get(url)
+            .header("Host", format!("{app}.{}", self.config.domain))
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.text().await.ok()?))
+    }
+}
+
+/// One HTTP client for every request through a router; new connections each time, so
+/// round-robin across connections is what is seen.
+fn router_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client")
+    })
 }
 
 impl Drop for TestPlatform {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // The router outlives paasd by design; a test's router goes with its platform.
+        if self.config.router.is_some() {
+            if let Some(pid) = paasd::router_process::recorded_pid(&self.config.data_dir.join("router")) {
+                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+            }
         }
     }
 }

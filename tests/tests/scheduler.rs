@@ -6,28 +6,11 @@
 //! `DockerCleanup`, also when it fails.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::time::Duration;
 
 use paas_core::routes::{Backend, WatchMessage, WATCH_PATH};
 use paas_tests::docker::{containers, Container, DockerCleanup};
-use paas_tests::{spawn_controller_with, ApiClient, TestPlatform};
+use paas_tests::{eventually, spawn_controller_with, ApiClient, TestPlatform, STACK_IMAGE};
 use serde_json::json;
-
-/// The stack image (Debian and python3) that `cargo xtask test` makes.
-const STACK_IMAGE: &str = "paas/stack:bookworm";
-
-/// Polls `check` until it returns `Some`, for up to a minute (Docker's pace, not a
-/// timing assertion).
-async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    for _ in 0..600 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never converged: {what}");
-}
 
 /// Waits until the platform runs exactly `want` (`app v<release> type.index`), all
 /// running, and returns the containers.

@@ -24,14 +24,17 @@ pub struct BuildLimits {
     pub memory_bytes: u64,
     /// CPUs of each build step's container, in thousandths of a CPU.
     pub millicpus: u32,
+    /// Processes (and threads) the build container may have at once. Buildpack builds
+    /// only: the engine's image build API has no such limit.
+    pub pids: u32,
     /// How long the whole build may take.
     pub timeout: Duration,
 }
 
 impl Default for BuildLimits {
-    /// 2 GiB, 1 CPU, 15 minutes.
+    /// 2 GiB, 1 CPU, 1024 processes, 15 minutes.
     fn default() -> Self {
-        Self { memory_bytes: 2 << 30, millicpus: 1000, timeout: Duration::from_secs(15 * 60) }
+        Self { memory_bytes: 2 << 30, millicpus: 1000, pids: 1024, timeout: Duration::from_secs(15 * 60) }
     }
 }
 
@@ -124,7 +127,7 @@ fn explain(error: String, limits: BuildLimits) -> String {
 }
 
 /// The file's bytes as a stream of chunks, read on a blocking thread.
-fn file_chunks(mut file: File) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
+pub(crate) fn file_chunks(mut file: File) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; 256 * 1024];

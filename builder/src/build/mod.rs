@@ -4,18 +4,22 @@
 //! The steps: `context` streams the commit's tree into a tar archive (refusing `.git`
 //! entries, escaping symlinks and submodules); a root `Procfile` is parsed (its errors,
 //! with their line, reject the push); a root `Dockerfile` is built by the Docker engine
-//! (`dockerfile`) into `paas/<app>:<short sha>`. Without a Dockerfile the push is
-//! refused for now: buildpack builds come next.
+//! (`dockerfile`), anything else by buildpacks in a build container (`buildpack`),
+//! into `paas/<app>:<short sha>`. A [`BuildEnv`] gives buildpack builds the app's
+//! config vars.
 
+pub mod buildpack;
 pub mod context;
 pub mod dockerfile;
+pub mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bollard::Docker;
-use paas_core::{AppName, ProcessType, Procfile};
+use paas_core::{AppName, ConfigVars, ProcessType, Procfile};
 
+pub use buildpack::BuildpackConfig;
 pub use dockerfile::BuildLimits;
 
 use crate::handler::{BoxFuture, Progress, Push, PushHandler, Rejection};
@@ -30,10 +34,15 @@ pub struct BuildResult {
     pub app: AppName,
     /// The commit built.
     pub commit: git2::Oid,
-    /// The image reference (`paas/<app>:<short sha>`, local to the engine for now).
+    /// The image reference: `paas/<app>:<short sha>` on the engine, or, once
+    /// [`publish::PublishingSink`] pushed it, `<registry>/paas/<app>@sha256:...`.
     pub image: String,
-    /// The process types and their commands: the Procfile's when the app has one, else
-    /// `web` with an empty command, meaning the image's own `CMD`/`ENTRYPOINT`.
+    /// Who pushed it.
+    pub pusher: String,
+    /// The process types and their commands: the Procfile's when the app has one; else,
+    /// for a buildpack build, the buildpack's `default_process_types`, and for a
+    /// Dockerfile build `web` with an empty command, meaning the image's own
+    /// `CMD`/`ENTRYPOINT`.
     pub process_types: Procfile,
 }
 
@@ -67,17 +76,30 @@ impl BuildSink for LogBuilds {
     }
 }
 
+/// The app's config vars for a buildpack build: what `bin/compile` finds in ENV_DIR.
+/// A rejection fails the push.
+pub trait BuildEnv: Send + Sync + 'static {
+    /// The config vars of `app`; values are secrets and are never logged.
+    fn config_vars<'a>(&'a self, app: &'a AppName) -> BoxFuture<'a, Result<ConfigVars, Rejection>>;
+}
+
 /// Builds each push with the Docker engine and hands the result to a [`BuildSink`].
 #[derive(Clone)]
 pub struct BuildingHandler {
     docker: Docker,
     limits: BuildLimits,
+    buildpacks: BuildpackConfig,
+    env: Option<Arc<dyn BuildEnv>>,
     sink: Arc<dyn BuildSink>,
 }
 
 impl std::fmt::Debug for BuildingHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BuildingHandler").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("BuildingHandler")
+            .field("limits", &self.limits)
+            .field("buildpacks", &self.buildpacks)
+            .field("env", &self.env.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,12 +108,31 @@ impl BuildingHandler {
     /// an API version with it.
     pub async fn connect(sink: Arc<dyn BuildSink>) -> Result<Self, bollard::errors::Error> {
         let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
-        Ok(Self { docker, limits: BuildLimits::default(), sink })
+        Ok(Self {
+            docker,
+            limits: BuildLimits::default(),
+            buildpacks: BuildpackConfig::default(),
+            env: None,
+            sink,
+        })
     }
 
     /// The same handler with other build limits.
     pub fn with_limits(mut self, limits: BuildLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The same handler with other buildpacks, stack or network settings.
+    pub fn with_buildpacks(mut self, buildpacks: BuildpackConfig) -> Self {
+        self.buildpacks = buildpacks;
+        self
+    }
+
+    /// The same handler giving buildpack builds the config vars of `env` (without one,
+    /// ENV_DIR is empty).
+    pub fn with_build_env(mut self, env: Arc<dyn BuildEnv>) -> Self {
+        self.env = Some(env);
         self
     }
 
@@ -106,26 +147,52 @@ impl BuildingHandler {
             .map_err(|e| Rejection(format!("the build context task failed: {e}")))?
             .map_err(|e| Rejection(e.to_string()))?;
 
-        let process_types = match &context.procfile {
-            Some(bytes) => {
-                let procfile = Procfile::from_bytes(bytes).map_err(|e| Rejection(e.to_string()))?;
-                let types: Vec<&str> = procfile.types().map(ProcessType::as_str).collect();
-                progress.line(&format!("-----> Procfile declares types -> {}", types.join(", "))).await;
-                procfile
-            }
-            None => image_cmd_only(),
+        // Checked first, so a broken Procfile fails the push before any build.
+        let procfile = match &context.procfile {
+            Some(bytes) => Some(Procfile::from_bytes(bytes).map_err(|e| Rejection(e.to_string()))?),
+            None => None,
         };
+        let repo = format!("paas/{}", push.app.as_str());
+        let image = format!("{repo}:{short}");
+
         if !context.has_dockerfile {
-            return Err(Rejection("-----> No Dockerfile found; buildpack builds come next".into()));
+            let env = match &self.env {
+                Some(env) => env.config_vars(&push.app).await?,
+                None => ConfigVars::default(),
+            };
+            let job = buildpack::Job {
+                app: &push.app,
+                repo: &repo,
+                tag: short,
+                context: context.tar,
+                procfile: procfile.as_ref(),
+                env: &env,
+            };
+            let built = buildpack::build(&self.docker, &self.buildpacks, job, self.limits, progress)
+                .await
+                .map_err(|e| Rejection(e.to_string()))?;
+            tracing::debug!(app = %push.app, id = %built.image_id, "committed");
+            let process_types = built.process_types;
+            return Ok(BuildResult {
+                app: push.app,
+                commit: push.new,
+                image,
+                pusher: push.pusher,
+                process_types,
+            });
         }
 
+        if let Some(procfile) = &procfile {
+            let types: Vec<&str> = procfile.types().map(ProcessType::as_str).collect();
+            progress.line(&format!("-----> Procfile declares types -> {}", types.join(", "))).await;
+        }
         progress.line("-----> Building with the Dockerfile").await;
-        let image = format!("paas/{}:{short}", push.app.as_str());
         let labels = HashMap::from([(LABEL_APP.to_owned(), push.app.as_str().to_owned())]);
         dockerfile::build(&self.docker, &image, &labels, context.tar, self.limits, progress)
             .await
             .map_err(|e| Rejection(e.to_string()))?;
-        Ok(BuildResult { app: push.app, commit: push.new, image, process_types })
+        let process_types = procfile.unwrap_or_else(image_cmd_only);
+        Ok(BuildResult { app: push.app, commit: push.new, image, pusher: push.pusher, process_types })
     }
 }
 

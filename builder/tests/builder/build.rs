@@ -1,13 +1,12 @@
 //! Pushes that build, with the real `git` and the real Docker engine: what the user
 //! reads, which image is made, and which trees are refused.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use paas_builder::{BuildLimits, BuildingHandler, LogBuilds};
 
-use crate::helpers::{spawn_builder_with, Builder, GitUser, TOKEN};
+use crate::helpers::{app_with, image_exists, spawn_builder_with, Builder, GitUser, ImageGuard, TOKEN};
 
 const STACK: &str = "paas/stack:bookworm";
 
@@ -19,35 +18,6 @@ async fn spawn_building_builder_with(limits: BuildLimits) -> Builder {
     let handler = BuildingHandler::connect(Arc::new(LogBuilds)).await.expect("no Docker engine answers");
     let handler = handler.with_limits(limits);
     spawn_builder_with(Arc::new(handler), |_| {}).await
-}
-
-/// Removes an image when the test ends, passed or not.
-struct ImageGuard(String);
-
-impl Drop for ImageGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
-fn image_exists(image: &str) -> bool {
-    std::process::Command::new("docker")
-        .args(["image", "inspect", image])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-async fn app_with(user: &GitUser, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    assert!(user.git(dir.path(), &["init", "-q", "-b", "main"]).await.status.success());
-    for (name, text) in files {
-        write(dir.path(), name, text);
-    }
-    dir
 }
 
 #[tokio::test]
@@ -147,22 +117,6 @@ async fn a_symlink_out_of_the_tree_is_refused_naming_it() {
         "{}",
         pushed.stderr
     );
-    builder.stop().await;
-}
-
-#[tokio::test]
-async fn an_app_without_a_dockerfile_is_refused_for_now() {
-    let builder = spawn_building_builder().await;
-    let user = GitUser::new();
-    let app = user.new_app().await;
-    let pushed = user.push(app.path(), &builder.url(TOKEN, "hello"), "main").await;
-    assert!(!pushed.ok, "{}", pushed.stderr);
-    assert!(
-        pushed.stderr.contains("remote:  !     -----> No Dockerfile found; buildpack builds come next"),
-        "{}",
-        pushed.stderr
-    );
-    assert_eq!(builder.bare_ref("hello", "refs/heads/main"), None);
     builder.stop().await;
 }
 

@@ -1,12 +1,17 @@
 //! `spawn_builder()` starts the real builder on a free port with a temporary data dir;
-//! `GitUser` runs the real `git` with its own HOME and no prompts.
+//! `GitUser` runs the real `git` with its own HOME and no prompts; `ImageGuard` and
+//! `BuildContainerGuard` remove what a build left on the Docker engine, passed or not.
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paas_builder::{AcceptPushes, BuilderConfig, BuilderState, PushHandler, StaticTokens};
+use paas_builder::handler::BoxFuture;
+use paas_builder::{
+    AcceptPushes, BuildResult, BuildSink, BuilderConfig, BuilderState, Progress, PushHandler, Rejection,
+    StaticTokens,
+};
 use paas_core::AppName;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -158,4 +163,79 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// Removes an image when the test ends, passed or not.
+pub struct ImageGuard(pub String);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+pub fn image_exists(image: &str) -> bool {
+    docker(&["image", "inspect", image]).is_ok()
+}
+
+/// Runs the docker CLI; its stdout, or its stderr as the error.
+pub fn docker(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("docker").args(args).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The ids of the build containers of `commit` to the app `hello` still on the engine.
+pub fn build_containers(commit: &str) -> Vec<String> {
+    let filter = format!("name=paas-build-hello-{}-", &commit[..7]);
+    docker(&["ps", "-aq", "--filter", &filter]).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+/// Force-removes the build containers of a commit when the test ends, so a failed test
+/// leaves none behind.
+pub struct BuildContainerGuard(pub String);
+
+impl Drop for BuildContainerGuard {
+    fn drop(&mut self) {
+        for id in build_containers(&self.0) {
+            let _ = docker(&["rm", "-f", &id]);
+        }
+    }
+}
+
+/// A git repository on `main` with `files`, not yet committed.
+pub async fn app_with(user: &GitUser, files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(user.git(dir.path(), &["init", "-q", "-b", "main"]).await.status.success());
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Keeps every build and says `-----> Built <image>`, as `LogBuilds` does.
+#[derive(Default)]
+pub struct RecordBuilds(pub Mutex<Vec<BuildResult>>);
+
+impl RecordBuilds {
+    pub fn last(&self) -> Option<BuildResult> {
+        self.0.lock().unwrap().last().cloned()
+    }
+}
+
+impl BuildSink for RecordBuilds {
+    fn built<'a>(
+        &'a self,
+        result: BuildResult,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, Result<(), Rejection>> {
+        Box::pin(async move {
+            progress.line(&format!("-----> Built {}", result.image)).await;
+            self.0.lock().unwrap().push(result);
+            Ok(())
+        })
+    }
 }

@@ -2,5 +2,6 @@
 //! push.
 
 mod build;
+mod buildpack;
 mod helpers;
 mod push;

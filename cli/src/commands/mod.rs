@@ -3,9 +3,11 @@
 
 mod apps;
 mod auth;
+mod builds;
 mod config;
 mod domains;
 mod git;
+mod logs;
 mod perms;
 mod releases;
 mod scale;
@@ -47,6 +49,9 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 
         Ps(_) => scale::ps(&ctx),
         Scale { changes, .. } => scale::scale(&ctx, &changes),
+        Logs { num, tail, .. } => logs::show(&ctx, &num, tail),
+
+        Builds(_) => builds::list(&ctx),
 
         Domains(_) => domains::list(&ctx),
         DomainsAdd { hostname, .. } => domains::add(&ctx, &hostname),

@@ -1,11 +1,17 @@
 //! From a finished build to a release: the builder hands over the image and its process
 //! types; the build is recorded and released with the app's current config, and the
-//! scheduler is nudged to run it.
+//! scheduler is nudged to run it. And the list of an app's builds.
 
+use std::collections::{BTreeMap, HashMap};
+
+use paas_core::api::Build;
 use paas_core::{AppName, ProcessType, Procfile};
 
+use super::access::{app_for, Need};
 use super::releases::begin_release;
-use crate::db::{self, releases::NewRelease};
+use super::timestamp;
+use crate::auth::Caller;
+use crate::db::{self, builds::BuildRow, releases::NewRelease};
 use crate::error::{ApiError, ApiResult};
 use crate::State;
 
@@ -22,6 +28,16 @@ pub struct FinishedBuild {
     pub process_types: Procfile,
     /// Who deployed, for the release list.
     pub created_by: String,
+}
+
+/// The config vars of the app's current release, for a build of a push the builder
+/// has authorized already (buildpacks' `ENV_DIR`).
+pub async fn config_for_build(state: &State, app: &AppName) -> ApiResult<paas_core::ConfigVars> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = db::apps::app_by_name(&mut conn, app.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app} not found")))?;
+    Ok(super::config::current(&mut conn, row.id, row.last_release).await?.0)
 }
 
 /// Records the build and makes the release that runs it; returns the release number.
@@ -71,4 +87,38 @@ pub async fn release_build(state: &State, build: FinishedBuild) -> ApiResult<i64
     tx.commit().await?;
     super::processes_changed(state);
     Ok(version)
+}
+
+/// The most builds a listing shows.
+pub const LIST_LIMIT: i64 = 100;
+
+/// The app's builds, newest first, each with the releases that run it.
+pub async fn list(state: &State, caller: &Caller, name: &str) -> ApiResult<Vec<Build>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let app = app_for(&mut conn, caller, name, Need::Collaborate).await?;
+    let rows = db::builds::build_list_for_app(&mut conn, app.id, LIST_LIMIT).await?;
+    let mut releases: HashMap<i64, Vec<u32>> = HashMap::new();
+    for (build_id, version) in db::builds::build_release_versions_for_app(&mut conn, app.id).await? {
+        releases.entry(build_id).or_default().push(u32::try_from(version).unwrap_or_default());
+    }
+    rows.into_iter()
+        .map(|row| {
+            let versions = releases.remove(&row.id).unwrap_or_default();
+            build_view(row, versions)
+        })
+        .collect()
+}
+
+fn build_view(row: BuildRow, releases: Vec<u32>) -> ApiResult<Build> {
+    let process_types: BTreeMap<String, String> = serde_json::from_str(&row.process_types)
+        .map_err(|e| ApiError::internal("reading a build's process types", e))?;
+    Ok(Build {
+        id: row.id,
+        commit: row.source_commit,
+        image: row.image,
+        process_types,
+        created_by: row.created_by,
+        created_at: timestamp(row.created_at),
+        releases,
+    })
 }

@@ -7,10 +7,13 @@ use crate::error::{ApiError, ErrorKind};
 use crate::State;
 
 /// The answer to "may these credentials push to this app?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushAccess {
-    /// Yes: the owner, a collaborator or an admin.
-    Allowed,
+    /// Yes: the owner, a collaborator or an admin, named.
+    Allowed {
+        /// Their username.
+        username: String,
+    },
     /// The credentials prove nobody, or a disabled user: git asks again.
     Denied,
     /// No such app, or one the user may not see: they look alike.
@@ -28,7 +31,7 @@ pub async fn authorize_push(state: &State, password: &str, app: &str) -> Result<
     };
     let mut conn = state.db.pool.acquire().await?;
     match app_for(&mut conn, &caller, app, Need::Collaborate).await {
-        Ok(_) => Ok(PushAccess::Allowed),
+        Ok(_) => Ok(PushAccess::Allowed { username: caller.username }),
         Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Forbidden) => Ok(PushAccess::UnknownApp),
         Err(e) => Err(e),
     }

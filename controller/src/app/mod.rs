@@ -10,6 +10,7 @@ pub mod domains;
 pub mod events;
 pub mod formation;
 pub mod git;
+pub mod logs;
 pub mod perms;
 pub mod processes;
 pub mod releases;

@@ -11,6 +11,7 @@
 //! of failing later when a read snapshot cannot be upgraded.
 
 pub mod apps;
+pub mod builds;
 pub mod domains;
 pub mod events;
 pub mod formations;

@@ -57,6 +57,7 @@ pub async fn destroy(
 
 /// `?limit=N` of an event listing.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// At most this many events, newest first (1 to 1000, default 100).
     pub limit: Option<i64>,

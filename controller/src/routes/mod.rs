@@ -3,10 +3,12 @@
 
 pub mod apps;
 pub mod auth;
+pub mod builds;
 pub mod config;
 pub mod domains;
 pub mod formation;
 pub mod internal;
+pub mod logs;
 pub mod perms;
 pub mod platform;
 pub mod processes;
@@ -55,6 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(formation::get)
                 .service(formation::scale)
                 .service(processes::list)
+                .service(builds::list)
+                .service(logs::get)
                 .service(domains::list)
                 .service(domains::add)
                 .service(domains::remove)

@@ -24,6 +24,7 @@ pub async fn platform(state: web::Data<State>) -> web::Json<Platform> {
 
 /// `?app=NAME&limit=N` of the platform's event log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PlatformEventQuery {
     /// Only events of this app (also destroyed ones).
     pub app: Option<String>,

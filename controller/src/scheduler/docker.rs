@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use bollard::auth::DockerCredentials;
 use bollard::errors::Error;
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest, RestartPolicy,
@@ -41,6 +42,42 @@ pub struct Engine {
     docker: Docker,
     platform: String,
     network: String,
+    registry: Option<RegistryPull>,
+}
+
+/// How the engine pulls the platform's images: from the node's registry gateway, as
+/// the registry user that may pull (`node`). Images of other hosts are pulled without
+/// credentials.
+#[derive(Clone)]
+pub struct RegistryPull {
+    /// The gateway's `host:port`, as image references name it.
+    pub host: String,
+    /// The registry user.
+    pub username: String,
+    /// Its secret; never shown by `Debug`.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryPull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryPull")
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryPull {
+    /// The credentials for `image`, when it lives in this registry.
+    fn credentials_for(&self, image: &str) -> Option<DockerCredentials> {
+        let rest = image.strip_prefix(self.host.as_str())?.strip_prefix('/')?;
+        (!rest.is_empty()).then(|| DockerCredentials {
+            username: Some(self.username.clone()),
+            password: Some(self.password.clone()),
+            serveraddress: Some(self.host.clone()),
+            ..Default::default()
+        })
+    }
 }
 
 /// The platform network's name for a platform id.
@@ -57,12 +94,23 @@ impl Engine {
     /// an API version with it.
     pub async fn connect(platform: &str) -> Result<Engine, Error> {
         let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
-        Ok(Engine { docker, platform: platform.to_owned(), network: network_name(platform) })
+        Ok(Engine { docker, platform: platform.to_owned(), network: network_name(platform), registry: None })
+    }
+
+    /// The same engine, pulling the platform's images from `registry`.
+    pub fn with_registry(mut self, registry: RegistryPull) -> Engine {
+        self.registry = Some(registry);
+        self
     }
 
     /// The platform id.
     pub fn platform(&self) -> &str {
         &self.platform
+    }
+
+    /// The engine's client, for the scheduler's other work with it (logs).
+    pub(crate) fn docker(&self) -> &Docker {
+        &self.docker
     }
 
     /// Creates the platform's bridge network unless it exists.
@@ -166,7 +214,8 @@ impl Engine {
 
     async fn pull(&self, image: &str) -> Result<(), Error> {
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        let mut progress = self.docker.create_image(Some(options), None, None);
+        let credentials = self.registry.as_ref().and_then(|r| r.credentials_for(image));
+        let mut progress = self.docker.create_image(Some(options), None, credentials);
         while let Some(step) = progress.next().await {
             step?;
         }
@@ -191,4 +240,25 @@ fn key_from_labels(labels: &HashMap<String, String>) -> Option<ProcessKey> {
         process_type: labels.get(LABEL_TYPE)?.clone(),
         index: labels.get(LABEL_INDEX)?.parse().ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_images_of_the_gateway_get_the_registry_credentials() {
+        let pull = RegistryPull {
+            host: "127.0.0.1:5050".into(),
+            username: "node".into(),
+            password: "s3cr3t".into(),
+        };
+        let creds = pull.credentials_for("127.0.0.1:5050/paas/hello@sha256:ab").expect("credentials");
+        assert_eq!(creds.username.as_deref(), Some("node"));
+        assert_eq!(creds.serveraddress.as_deref(), Some("127.0.0.1:5050"));
+        assert!(pull.credentials_for("127.0.0.1:50501/paas/hello:1").is_none());
+        assert!(pull.credentials_for("paas/stack:bookworm").is_none());
+        assert!(pull.credentials_for("127.0.0.1:5050/").is_none());
+        assert!(!format!("{pull:?}").contains("s3cr3t"));
+    }
 }

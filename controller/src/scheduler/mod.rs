@@ -13,6 +13,7 @@
 pub mod board;
 pub mod desired;
 pub mod docker;
+pub mod logs;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +28,7 @@ use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::route_feed::RouteFeed;
-pub use docker::Engine;
+pub use docker::{Engine, RegistryPull};
 use plan::{Action, ActualContainer, ContainerState, RemoveReason};
 
 /// How often the scheduler reconciles when nobody nudges it.

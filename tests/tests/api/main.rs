@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod bad_input;
+mod builds_logs;
 mod concurrency;
 mod config_releases;
 mod domains_formation;

@@ -1,0 +1,46 @@
+//! `/v1/apps/{app}/logs`: plain text lines, streamed.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_ENCODING};
+use actix_web::{get, web, HttpResponse};
+use paas_core::api::ErrorBody;
+use serde::Deserialize;
+
+use crate::app;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::State;
+
+/// `?lines=N&follow=true` of a logs request.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many of the newest lines to send (0 to 10000, default 100).
+    pub lines: Option<i64>,
+    /// Keep the response open and send new lines as the processes write them, also
+    /// those of processes started later (default false).
+    pub follow: Option<bool>,
+}
+
+/// The app's logs: the newest lines of every process, in time order, one per line as
+/// `<time> app[<process>]: <text>`; with `follow=true` the response goes on until the
+/// client hangs up. Needs the Docker engine (503 without one).
+#[utoipa::path(operation_id = "logs_get", get, path = "/v1/apps/{app}/logs", tag = "logs",
+    security(("bearer" = [])), params(("app" = String, Path), LogsQuery),
+    responses((status = 200, content_type = "text/plain; charset=utf-8",
+            description = "lines such as `2026-12-01T20:31:02.123456Z app[web.1]: listening on 5000`"),
+        (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[get("/apps/{app}/logs")]
+pub async fn get(
+    state: web::Data<State>,
+    caller: Caller,
+    name: web::Path<String>,
+    query: web::Query<LogsQuery>,
+) -> ApiResult<HttpResponse> {
+    let lines = app::logs::logs(&state, &caller, &name, query.lines, query.follow.unwrap_or(false)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((CACHE_CONTROL, "no-store"))
+        // Compression would hold lines back in its buffer.
+        .insert_header((CONTENT_ENCODING, "identity"))
+        .streaming(lines))
+}

@@ -1,0 +1,136 @@
+//! Logs with the real Docker engine: what the processes of an app write comes back
+//! merged in time order, each line prefixed with its process, and a followed log keeps
+//! bringing lines, also of processes started after it began, until the client hangs
+//! up or the controller stops.
+//!
+//! There is no builder in these tests: `stand_in_build` records a build of the stack
+//! image straight in the database. `DockerCleanup` removes every container and network
+//! the test makes, also when it fails.
+
+use std::time::Duration;
+
+use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::{eventually, spawn_controller_with, ApiClient, STACK_IMAGE};
+use serde_json::json;
+
+/// A log line split into its time, process and text; panics on any other shape.
+#[track_caller]
+fn parse(line: &str) -> (&str, &str, &str) {
+    let (at, rest) = line.split_once(' ').unwrap_or_else(|| panic!("no time: {line:?}"));
+    // 2026-12-01T20:31:02.123456Z: microseconds, UTC.
+    assert_eq!(at.len(), 27, "{line:?}");
+    assert!(at.ends_with('Z') && at.as_bytes()[19] == b'.', "{line:?}");
+    let rest = rest.strip_prefix("app[").unwrap_or_else(|| panic!("no app[...]: {line:?}"));
+    let (process, text) = rest.split_once("]: ").unwrap_or_else(|| panic!("no process: {line:?}"));
+    (at, process, text)
+}
+
+async fn scale(admin: &ApiClient, app: &str, updates: serde_json::Value) {
+    admin.patch(&format!("/v1/apps/{app}/formation"), json!({ "updates": updates })).await.expect(200);
+}
+
+/// `GET /v1/apps/{app}/logs?{query}` as text.
+async fn logs(admin: &ApiClient, app: &str, query: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/apps/{app}/logs?{query}", admin.base))
+        .bearer_auth(admin.token.as_deref().expect("signed in"))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    response.text().await.expect("a text body")
+}
+
+/// Reads a followed log until `want` is in it; returns everything read.
+async fn read_until(response: &mut reqwest::Response, seen: &mut String, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains(want) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {want:?} within a minute; got:\n{seen}"))
+            .expect("the stream goes on")
+            .unwrap_or_else(|| panic!("the stream ended before {want:?}; got:\n{seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn logs_show_every_process_and_follow_new_ones() {
+    let platform = spawn_controller_with(|c| c.docker = true).await;
+    let id = platform.platform_id();
+    let cleanup = DockerCleanup::new(&id);
+    let admin = platform.admin().await;
+    admin.create_app("hello").await;
+    let command = "echo hello from $DYNO; echo to stderr from $DYNO >&2; exec sleep 3600";
+    platform.stand_in_build("hello", STACK_IMAGE, &json!({"web": command, "worker": command})).await;
+    scale(&admin, "hello", json!([{"type": "web", "quantity": 1}, {"type": "worker", "quantity": 1}])).await;
+
+    // Both processes, stdout and stderr, in time order.
+    let wanted = [
+        ("web.1", "hello from web.1"),
+        ("web.1", "to stderr from web.1"),
+        ("worker.1", "hello from worker.1"),
+        ("worker.1", "to stderr from worker.1"),
+    ];
+    let text = eventually("both processes have written their lines", || async {
+        let text = logs(&admin, "hello", "").await;
+        let lines: Vec<(&str, &str, &str)> = text.lines().map(parse).collect();
+        wanted.iter().all(|(p, t)| lines.iter().any(|(_, lp, lt)| lp == p && lt == t)).then_some(text)
+    })
+    .await;
+    let times: Vec<&str> = text.lines().map(|l| parse(l).0).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order:\n{text}");
+    assert!(text.contains(" app[web.1]: hello from web.1\n"), "{text}");
+    assert!(text.contains(" app[worker.1]: hello from worker.1\n"), "{text}");
+    // `lines` counts over all processes: the newest ones.
+    let last_two = logs(&admin, "hello", "lines=2").await;
+    assert_eq!(
+        last_two.lines().collect::<Vec<_>>(),
+        text.lines().skip(text.lines().count() - 2).collect::<Vec<_>>()
+    );
+    assert_eq!(logs(&admin, "hello", "lines=0").await, "");
+
+    // Following: the lines so far, then those of a process started afterwards.
+    let mut followed = reqwest::Client::new()
+        .get(format!("{}/v1/apps/hello/logs?follow=true&lines=10", platform.url))
+        .bearer_auth(admin.token.as_deref().expect("signed in"))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(followed.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut followed, &mut seen, "app[worker.1]: hello from worker.1\n").await;
+    assert!(!seen.contains("worker.2"), "{seen}");
+    scale(&admin, "hello", json!([{"type": "worker", "quantity": 2}])).await;
+    read_until(&mut followed, &mut seen, "app[worker.2]: hello from worker.2\n").await;
+    read_until(&mut followed, &mut seen, "app[worker.2]: to stderr from worker.2\n").await;
+    for line in seen.lines() {
+        parse(line);
+    }
+    let count = |text: &str, line: &str| text.lines().filter(|l| l.ends_with(line)).count();
+    assert_eq!(count(&seen, "app[web.1]: hello from web.1"), 1, "no line twice:\n{seen}");
+    assert_eq!(count(&seen, "app[worker.2]: hello from worker.2"), 1, "no line twice:\n{seen}");
+    // The client hangs up; the platform goes on.
+    drop(followed);
+    let after = logs(&admin, "hello", "lines=100").await;
+    assert!(after.contains(" app[worker.2]: hello from worker.2\n"), "{after}");
+
+    // A followed log ends when the controller stops, well before the shutdown grace.
+    let mut followed = reqwest::Client::new()
+        .get(format!("{}/v1/apps/hello/logs?follow=true&lines=1", platform.url))
+        .bearer_auth(admin.token.as_deref().expect("signed in"))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(followed.status(), 200);
+    let stopped = tokio::spawn(platform.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        while let Ok(Some(_)) = followed.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the followed log did not end when paasd stopped");
+    stopped.await.expect("no panic").expect("paasd stopped cleanly");
+    assert_eq!(containers(&id).await.len(), 3, "the processes outlive the controller");
+    drop(cleanup);
+}
