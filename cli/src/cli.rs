@@ -149,8 +149,54 @@ pub enum Command {
         tail: bool,
     },
 
+    /// Run a command once in a new process of the app, attached to this terminal, e.g.
+    /// `paas run -- python3 manage.py migrate`; exits with the command's status
+    Run {
+        #[command(flatten)]
+        app: AppFlag,
+        /// Do not give the process a terminal, even when stdin is one
+        #[arg(long)]
+        no_tty: bool,
+        /// The command and its arguments, after `--`
+        #[arg(value_name = "CMD", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+
     /// List an app's builds, newest first
     Builds(AppRead),
+
+    /// List an app's health checks (types without one: the port must answer HTTP)
+    Healthchecks(AppRead),
+    /// Set the health check of a process type; only `web` is checked, over HTTP on PORT
+    #[command(name = "healthchecks:set")]
+    HealthchecksSet {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The process type, e.g. web
+        #[arg(value_name = "TYPE")]
+        process_type: String,
+        /// The path asked with GET; a 2xx or 3xx answer is healthy
+        #[arg(long, value_name = "PATH")]
+        path: String,
+        /// How long one attempt may take, e.g. 5s or 500ms (default 5s)
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// The wait between attempts, e.g. 1s (default 1s)
+        #[arg(long, value_name = "DURATION")]
+        interval: Option<String>,
+        /// Attempts before a new release fails (default 30)
+        #[arg(long, value_name = "N")]
+        attempts: Option<u32>,
+    },
+    /// Remove the health check of a process type: the default applies again
+    #[command(name = "healthchecks:unset")]
+    HealthchecksUnset {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The process type, e.g. web
+        #[arg(value_name = "TYPE")]
+        process_type: String,
+    },
 
     /// Set how many processes of each type run, e.g. `paas scale web=2 worker=1`
     Scale {
@@ -274,8 +320,12 @@ impl Command {
             | Domains(AppRead { app, .. })
             | Perms(AppRead { app, .. })
             | Ps(AppRead { app, .. })
+            | Healthchecks(AppRead { app, .. })
+            | HealthchecksSet { app, .. }
+            | HealthchecksUnset { app, .. }
             | Builds(AppRead { app, .. })
             | Logs { app, .. }
+            | Run { app, .. }
             | AppsDestroy { app, .. }
             | ConfigSet { app, .. }
             | ConfigUnset { app, .. }
@@ -297,7 +347,8 @@ impl Command {
         use Command::*;
         match self {
             Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
-            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) | Builds(r) => r.json.json,
+            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) | Builds(r)
+            | Healthchecks(r) => r.json.json,
             ReleasesInfo { json, .. } => json.json,
             _ => false,
         }
@@ -356,6 +407,25 @@ mod tests {
         assert_eq!(cmd.password_flag(), Some("pw"));
         assert!(cmd.replaces_credentials());
         assert!(Cli::try_parse_from(["paas", "login", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_double_dash() {
+        let Command::Run { app, no_tty, command } =
+            parse(&["run", "-a", "hello", "--", "sh", "-c", "echo -n hi"])
+        else {
+            panic!("not run");
+        };
+        assert_eq!((app.app.as_deref(), no_tty), (Some("hello"), false));
+        assert_eq!(command, ["sh", "-c", "echo -n hi"]);
+        let Command::Run { no_tty, command, .. } = parse(&["run", "--no-tty", "python3", "-V"]) else {
+            panic!("not run");
+        };
+        assert!(no_tty);
+        assert_eq!(command, ["python3", "-V"]);
+        let mut argv = vec!["paas", "run"];
+        argv.push("--");
+        assert!(Cli::try_parse_from(argv).is_err(), "a command is required");
     }
 
     #[test]

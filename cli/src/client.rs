@@ -65,6 +65,11 @@ impl Api {
         self.send(Method::PATCH, path, Some(body))
     }
 
+    /// `PUT /v1{path}` with a JSON body, decoded.
+    pub fn put_as<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> anyhow::Result<T> {
+        decode(self.send(Method::PUT, path, Some(body))?)
+    }
+
     /// `DELETE /v1{path}`.
     pub fn delete(&self, path: &str) -> anyhow::Result<()> {
         self.send(Method::DELETE, path, None::<&()>).map(drop)

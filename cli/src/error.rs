@@ -34,6 +34,12 @@ impl CliError {
     }
 }
 
+/// Not a failure of paas: the command it ran (`paas run`) ended with this status,
+/// which becomes paas's own; nothing is printed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the command exited with status {0}")]
+pub struct ExitStatus(pub u8);
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

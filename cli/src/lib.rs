@@ -34,6 +34,9 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<error::ExitStatus>().is_some() => {
+            ExitCode::from(e.downcast_ref::<error::ExitStatus>().map_or(1, |s| s.0))
+        }
         Err(e) => {
             let _ = std::io::stderr().write_all(error::render(&e).as_bytes());
             ExitCode::FAILURE

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use paas_core::api::{
-    App, AppInfo, Build, Collaborator, Domain, Process, ProcessFormation, Release, Token, User,
+    App, AppInfo, Build, Collaborator, Domain, Healthcheck, Process, ProcessFormation, Release, Token, User,
 };
 
 use crate::table::{key_values, Table};
@@ -25,9 +25,42 @@ pub fn apps(apps: &[App]) -> String {
 
 /// `paas ps`: one process a row.
 pub fn processes(processes: &[Process]) -> String {
-    let mut t = Table::new(["PROCESS", "RELEASE", "STATE", "ADDRESS"]);
+    let mut t = Table::new(["PROCESS", "RELEASE", "STATE", "RESTARTS", "UPTIME", "ADDRESS"]);
     for p in processes {
-        t.row([p.name.clone(), version(p.release), p.state.clone(), p.address.clone().unwrap_or_default()]);
+        t.row([
+            p.name.clone(),
+            version(p.release),
+            p.state.clone(),
+            p.restarts.to_string(),
+            p.uptime_secs.map(duration).unwrap_or_default(),
+            p.address.clone().unwrap_or_default(),
+        ]);
+    }
+    t.render()
+}
+
+/// `42s`, `5m3s`, `2h1m`, `3d4h`: a duration in its two largest units.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// `paas healthchecks`: one line per process type with a check.
+pub fn healthchecks(checks: &[Healthcheck]) -> String {
+    let mut t = Table::new(["TYPE", "PATH", "TIMEOUT", "INTERVAL", "ATTEMPTS"]);
+    for c in checks {
+        t.row([
+            c.process_type.clone(),
+            c.path.clone(),
+            format!("{}ms", c.timeout_ms),
+            format!("{}ms", c.interval_ms),
+            c.attempts.to_string(),
+        ]);
     }
     t.render()
 }
@@ -62,11 +95,21 @@ pub fn config(values: &BTreeMap<String, String>) -> String {
 
 /// `paas releases`: newest first, as the API sends them.
 pub fn releases(releases: &[Release]) -> String {
-    let mut t = Table::new(["VERSION", "SUMMARY", "BY", "CREATED"]);
+    let mut t = Table::new(["VERSION", "STATUS", "SUMMARY", "BY", "CREATED"]);
     for r in releases {
-        t.row([release_version(r), r.summary.clone(), r.created_by.clone(), r.created_at.clone()]);
+        t.row([
+            release_version(r),
+            r.status.clone(),
+            r.summary.clone(),
+            r.created_by.clone(),
+            r.created_at.clone(),
+        ]);
     }
-    t.render()
+    let mut out = t.render();
+    for r in releases.iter().filter(|r| r.failure.is_some()) {
+        out.push_str(&format!("v{} failed: {}\n", r.version, r.failure.as_deref().unwrap_or_default()));
+    }
+    out
 }
 
 /// `v3`, or `v3 (current)` for the release that runs now.
@@ -86,6 +129,8 @@ pub fn release_info(r: &Release) -> String {
         ("By", r.created_by.clone()),
         ("Created", r.created_at.clone()),
         ("Image", r.image.clone().unwrap_or_default()),
+        ("Status", r.status.clone()),
+        ("Failure", r.failure.clone().unwrap_or_default()),
     ])
 }
 
@@ -161,22 +206,30 @@ mod tests {
             created_at: T.into(),
             image: None,
             current,
+            status: "succeeded".into(),
+            failure: None,
         }
     }
 
     #[test]
     fn releases_mark_the_current_one() {
+        let mut failed = release(4, "Deploy 9f8e7d6", false);
+        failed.status = "failed".into();
+        failed.failure = Some("web.1 exited (Exited (1))".into());
         let text = releases(&[
+            failed,
             release(3, "Set A, B config vars", true),
             release(2, "Deploy 1a2b3c4", false),
             release(1, "Initial release", false),
         ]);
         assert_eq!(
             text,
-            "VERSION       SUMMARY               BY     CREATED\n\
-             v3 (current)  Set A, B config vars  alice  2025-01-02T03:04:05Z\n\
-             v2            Deploy 1a2b3c4        alice  2025-01-02T03:04:05Z\n\
-             v1            Initial release       alice  2025-01-02T03:04:05Z\n"
+            "VERSION       STATUS     SUMMARY               BY     CREATED\n\
+             v4            failed     Deploy 9f8e7d6        alice  2025-01-02T03:04:05Z\n\
+             v3 (current)  succeeded  Set A, B config vars  alice  2025-01-02T03:04:05Z\n\
+             v2            succeeded  Deploy 1a2b3c4        alice  2025-01-02T03:04:05Z\n\
+             v1            succeeded  Initial release       alice  2025-01-02T03:04:05Z\n\
+             v4 failed: web.1 exited (Exited (1))\n"
         );
     }
 
@@ -190,7 +243,9 @@ mod tests {
              Summary: Deploy 1a2b3c4\n\
              By:      alice\n\
              Created: 2025-01-02T03:04:05Z\n\
-             Image:   registry/hello:2\n"
+             Image:   registry/hello:2\n\
+             Status:  succeeded\n\
+             Failure:\n"
         );
     }
 
@@ -247,13 +302,18 @@ mod tests {
             release,
             state: state.into(),
             address: address.map(Into::into),
+            restarts: 0,
+            uptime_secs: address.map(|_| 3725),
         };
+        let mut crashed = p("worker.1", 3, "crashed", None);
+        crashed.restarts = 4;
         assert_eq!(
-            processes(&[p("web.1", 3, "up", Some("172.18.0.2:5000")), p("worker.1", 3, "down", None)]),
-            "PROCESS   RELEASE  STATE  ADDRESS\n\
-             web.1     v3       up     172.18.0.2:5000\n\
-             worker.1  v3       down\n"
+            processes(&[p("web.1", 3, "up", Some("172.18.0.2:5000")), crashed]),
+            "PROCESS   RELEASE  STATE    RESTARTS  UPTIME  ADDRESS\n\
+             web.1     v3       up       0         1h2m    172.18.0.2:5000\n\
+             worker.1  v3       crashed  4\n"
         );
+        assert_eq!([5, 65, 3600, 90_000].map(duration), ["5s", "1m5s", "1h0m", "1d1h"]);
     }
 
     #[test]

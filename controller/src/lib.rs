@@ -38,6 +38,8 @@ pub struct State {
     pub processes: scheduler::Nudge,
     /// What runs, as the scheduler last saw it.
     pub board: std::sync::Arc<scheduler::board::Board>,
+    /// How rollouts ended, for pushes that wait on their release.
+    pub rollouts: Arc<scheduler::Outcomes>,
     /// The Docker engine the scheduler runs processes on, set by [`State::scheduler`];
     /// unset when the platform runs without one. Logs are read from it.
     pub engine: std::sync::OnceLock<scheduler::Engine>,
@@ -60,24 +62,31 @@ impl State {
             routes,
             processes: scheduler::Nudge::default(),
             board: Default::default(),
+            rollouts: Default::default(),
             engine: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
 
     /// The scheduler of this controller's store, on `engine`, which also becomes the
-    /// engine logs are read from (the first one, should this be called again). The
-    /// caller runs it.
-    pub fn scheduler(&self, engine: scheduler::Engine) -> scheduler::Scheduler {
+    /// engine logs are read from (the first one, should this be called again), rolling
+    /// releases out with `rollout`'s timing. The caller runs it.
+    pub fn scheduler(
+        &self,
+        engine: scheduler::Engine,
+        rollout: scheduler::RolloutConfig,
+    ) -> scheduler::Scheduler {
         let _ = self.engine.set(engine.clone());
-        scheduler::Scheduler::new(
-            self.db.clone(),
+        scheduler::Scheduler::new(scheduler::Parts {
+            db: self.db.clone(),
             engine,
-            self.routes.clone(),
-            self.config.domain.clone(),
-            self.processes.clone(),
-            self.board.clone(),
-        )
+            routes: self.routes.clone(),
+            domain: self.config.domain.clone(),
+            nudge: self.processes.clone(),
+            board: self.board.clone(),
+            outcomes: self.rollouts.clone(),
+            config: rollout,
+        })
     }
 }
 

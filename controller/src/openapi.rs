@@ -4,9 +4,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::routes::healthchecks;
 use crate::routes::{
     apps, auth, builds, config, domains, formation, internal, logs, perms, platform, processes, releases,
-    tokens, users,
+    run, tokens, users,
 };
 
 /// The paas REST API.
@@ -23,8 +24,10 @@ use crate::routes::{
         releases::list, releases::info, releases::rollback,
         formation::get, formation::scale,
         processes::list,
+        healthchecks::list, healthchecks::set, healthchecks::unset,
         builds::list,
         logs::get,
+        run::run,
         domains::list, domains::add, domains::remove,
         perms::list, perms::add, perms::remove,
         internal::routes_watch,

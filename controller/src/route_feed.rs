@@ -4,9 +4,13 @@
 //! `paas_core::routes`).
 //!
 //! Every app answers on `<app>.<domain>` and its custom domains. Its backends are the
-//! running `web` containers of its current release, which the scheduler hands over with
+//! running, healthy `web` containers that do not drain (of its current release, and of
+//! the previous one while a new release rolls out), which the scheduler hands over with
 //! [`RouteFeed::set_backends`] after every reconcile; an app without any has an empty
-//! list and the router answers 503. After a write that touches apps or domains, the logic calls
+//! list and the router answers 503. With a scheduler ([`RouteFeed::await_backends`]),
+//! watch streams send their first snapshot only once the scheduler has handed over its
+//! first backends, so a restarted controller never tells the routers, which keep their
+//! last table meanwhile, that apps have none. After a write that touches apps or domains, the logic calls
 //! [`RouteFeed::refresh`], which rebuilds the table from the store and publishes it when
 //! it differs. Versions start at the start-up time in milliseconds, so they keep growing
 //! across controller restarts.
@@ -32,6 +36,8 @@ pub struct RouteFeed {
     rebuilding: Mutex<()>,
     /// The backends of each app, as the scheduler last saw them.
     backends: std::sync::Mutex<BTreeMap<AppName, Vec<Backend>>>,
+    /// False until the scheduler's first backends, when one was announced.
+    ready: watch::Sender<bool>,
 }
 
 impl RouteFeed {
@@ -43,7 +49,13 @@ impl RouteFeed {
             closed: watch::Sender::new(false),
             rebuilding: Mutex::new(()),
             backends: std::sync::Mutex::new(BTreeMap::new()),
+            ready: watch::Sender::new(true),
         }
+    }
+
+    /// Announces a scheduler: streams wait for its first [`RouteFeed::set_backends`].
+    pub fn await_backends(&self) {
+        self.ready.send_replace(false);
     }
 
     /// The table now.
@@ -79,8 +91,8 @@ impl RouteFeed {
         Ok(())
     }
 
-    /// Replaces every app's backends (the scheduler's running `web` containers), then
-    /// rebuilds the table.
+    /// Replaces every app's backends (the scheduler's healthy `web` containers that do
+    /// not drain), then rebuilds the table.
     pub async fn set_backends(
         &self,
         db: &Db,
@@ -88,7 +100,9 @@ impl RouteFeed {
         backends: BTreeMap<AppName, Vec<Backend>>,
     ) -> Result<(), sqlx::Error> {
         *self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = backends;
-        self.refresh(db, domain).await
+        let refreshed = self.refresh(db, domain).await;
+        self.ready.send_replace(true);
+        refreshed
     }
 
     /// Ends every watch stream (on shutdown).
@@ -99,13 +113,20 @@ impl RouteFeed {
     /// The NDJSON watch stream: a snapshot now, then changes as they happen, and an
     /// empty line after [`HEARTBEAT_INTERVAL`] of silence.
     pub fn watch(&self) -> impl Stream<Item = Result<Bytes, Infallible>> + 'static {
-        let mut table = self.table.subscribe();
-        let first = table.borrow_and_update().clone();
-        let snapshot = WatchMessage::Snapshot { table: (*first).clone() }.to_line();
-        let state = Watching { table, closed: self.closed.subscribe(), sent: first, pending: Some(snapshot) };
+        let table = self.table.subscribe();
+        let sent = table.borrow().clone();
+        let state =
+            Watching { table, closed: self.closed.subscribe(), ready: Some(self.ready.subscribe()), sent };
         futures_util::stream::unfold(state, |mut w| async move {
-            if let Some(line) = w.pending.take() {
-                return Some((Ok(Bytes::from(line)), w));
+            if let Some(mut ready) = w.ready.take() {
+                tokio::select! {
+                    result = ready.wait_for(|r| *r) => { result.ok()?; }
+                    _ = w.closed.wait_for(|c| *c) => return None,
+                }
+                let first = w.table.borrow_and_update().clone();
+                let snapshot = WatchMessage::Snapshot { table: (*first).clone() }.to_line();
+                w.sent = first;
+                return Some((Ok(Bytes::from(snapshot)), w));
             }
             if *w.closed.borrow() {
                 return None;
@@ -137,6 +158,6 @@ struct Watching {
     closed: watch::Receiver<bool>,
     /// The table the subscriber has.
     sent: Arc<RouteTable>,
-    /// A line to send before waiting.
-    pending: Option<String>,
+    /// Until the snapshot is sent: whether the first backends are in.
+    ready: Option<watch::Receiver<bool>>,
 }

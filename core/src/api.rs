@@ -189,6 +189,18 @@ pub struct Release {
     pub image: Option<String>,
     /// Whether this is the release that runs now.
     pub current: bool,
+    /// Its rollout: `pending` (its processes are starting or being health-checked),
+    /// `succeeded` (promoted: it serves) or `failed` (abandoned; the previous release
+    /// kept serving).
+    #[serde(default = "succeeded")]
+    pub status: String,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+fn succeeded() -> String {
+    "succeeded".to_owned()
 }
 
 /// A release with its config, as `releases:info` shows it.
@@ -313,11 +325,55 @@ pub struct Process {
     pub process_type: String,
     /// The release it runs.
     pub release: u32,
-    /// `up` (running, or being restarted by the engine) or `down` (stopped; it is
-    /// being replaced).
+    /// `starting` (running, not yet healthy), `up` (healthy; a `web` process is in the
+    /// route table), `crashed` (exited; restarted with backoff) or `draining` (out of
+    /// the route table, finishing its requests before it is stopped).
     pub state: String,
     /// Where it listens on the platform network, when it has an address.
     pub address: Option<String>,
+    /// How often the scheduler restarted it after it exited.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Seconds since it last started, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+}
+
+/// A process type's health check (`GET /v1/apps/{app}/healthchecks`). Only `web`
+/// processes are checked over HTTP on `PORT`; other types count as healthy once
+/// running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Healthcheck {
+    /// The process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// The path asked with `GET`; a 2xx or 3xx answer is healthy.
+    pub path: String,
+    /// How long one attempt may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// The wait between attempts, in milliseconds.
+    pub interval_ms: u64,
+    /// How many attempts a new process gets before its release fails.
+    pub attempts: u32,
+}
+
+/// `PUT /v1/apps/{app}/healthchecks/{type}`: the check of one process type. Unset
+/// numbers take their defaults (5000 ms, 1000 ms, 30 attempts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HealthcheckUpdate {
+    /// Starts with `/`.
+    pub path: String,
+    /// 100 to 60000.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// 100 to 60000.
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// 1 to 100.
+    #[serde(default)]
+    pub attempts: Option<u32>,
 }
 
 /// A build of an app: the image made from one pushed commit (`GET /v1/apps/{app}/builds`).
@@ -338,4 +394,31 @@ pub struct Build {
     pub created_at: String,
     /// The releases that run it, oldest first (a rollback adds one).
     pub releases: Vec<u32>,
+}
+
+/// The first frame of `POST /v1/apps/{app}/run` (see [`crate::run_stream`]): a one-off
+/// process of the app's current release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RunRequest {
+    /// What to run: a list is the program and its arguments, run as they are; a string
+    /// is run by `/bin/sh -c`.
+    pub command: RunCommand,
+    /// Whether the process gets a terminal (raw bytes, stdout and stderr as one).
+    #[serde(default)]
+    pub tty: bool,
+    /// More environment for this process only, over the app's config.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A one-off process's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(untagged)]
+pub enum RunCommand {
+    /// The program and its arguments.
+    Argv(Vec<String>),
+    /// A shell command line.
+    Shell(String),
 }

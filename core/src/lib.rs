@@ -16,6 +16,7 @@ pub mod pktline;
 pub mod procfile;
 pub mod release;
 pub mod routes;
+pub mod run_stream;
 pub mod settings;
 
 pub use config::{ConfigKey, ConfigValue, ConfigVars};

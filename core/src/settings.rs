@@ -312,6 +312,22 @@ pub const BUILD_CA_BUNDLE: Setting = Setting {
     doc: "CA bundle copied into buildpack build containers (for `pip` and other package clients behind a proxy with its own CA); never part of the built image. `none`: no bundle.",
 };
 
+/// How long replaced processes keep running after leaving the route table.
+pub const DRAIN_SECONDS: Setting = Setting {
+    name: "PAAS_DRAIN_SECONDS",
+    default: "30",
+    read_by: "paasd",
+    doc: "Seconds a replaced or scaled-down `web` process keeps running after it leaves the route table, so in-flight requests and long connections finish (0 to 3600).",
+};
+
+/// How long a stopping process has between SIGTERM and SIGKILL.
+pub const STOP_GRACE_SECONDS: Setting = Setting {
+    name: "PAAS_STOP_GRACE_SECONDS",
+    default: "10",
+    read_by: "paasd",
+    doc: "Seconds a process has to exit after SIGTERM before it gets SIGKILL (0 to 600).",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -322,6 +338,8 @@ pub const ALL: &[Setting] = &[
     JWT_TTL,
     PUBLIC_URL,
     DOCKER,
+    DRAIN_SECONDS,
+    STOP_GRACE_SECONDS,
     LOG,
     HTTP_ADDR,
     ROUTER_STATE_DIR,

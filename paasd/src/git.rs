@@ -7,6 +7,7 @@ use std::sync::Arc;
 use paas_builder::auth::{AuthUnavailable, BoxFuture};
 use paas_builder::{Access, Credentials, Progress, Push, PushAuthorizer, PushHandler, Rejection};
 use paas_controller::app::git::{authorize_push, PushAccess};
+use paas_controller::app::releases::{wait_rollout, Rollout};
 use paas_controller::State;
 use paas_core::AppName;
 
@@ -61,7 +62,9 @@ impl paas_builder::build::BuildEnv for ControllerBuildEnv {
     }
 }
 
-/// Turns each finished build into a release that the scheduler then runs.
+/// Turns each finished build into a release that the scheduler then rolls out, and
+/// waits for the rollout: `-----> v5 is up`, or the reason it failed and the failing
+/// process's last log lines, and the push is rejected (git exits non-zero).
 pub struct ReleaseBuilds(pub Arc<State>);
 
 impl paas_builder::BuildSink for ReleaseBuilds {
@@ -78,12 +81,38 @@ impl paas_builder::BuildSink for ReleaseBuilds {
                 process_types: result.process_types,
                 created_by: result.pusher,
             };
-            match paas_controller::app::builds::release_build(&self.0, build).await {
-                Ok(version) => {
-                    progress.line(&format!("-----> Released v{version}: {}", result.image)).await;
+            let version = paas_controller::app::builds::release_build(&self.0, build)
+                .await
+                .map_err(|e| Rejection(format!("the build could not be released: {}", e.message)))?;
+            progress.line(&format!("-----> Released v{version}: {}", result.image)).await;
+            progress.line(&format!("-----> Launching v{version}...")).await;
+            match wait_rollout(&self.0, &result.app, version).await {
+                Ok(Rollout::Up) => {
+                    progress.line(&format!("-----> v{version} is up")).await;
                     Ok(())
                 }
-                Err(e) => Err(Rejection(format!("the build could not be released: {}", e.message))),
+                Ok(Rollout::StillRolling) => {
+                    progress
+                        .line(&format!(
+                            "-----> v{version} is still starting; see `paas releases -a {}` and `paas ps`",
+                            result.app
+                        ))
+                        .await;
+                    Ok(())
+                }
+                Ok(Rollout::Failed { reason, logs }) => {
+                    progress.line(&format!(" !     v{version} failed: {reason}")).await;
+                    if !logs.is_empty() {
+                        progress.line(" !     Its last log lines:").await;
+                        for line in &logs {
+                            progress.line(&format!("       {line}")).await;
+                        }
+                    }
+                    Err(Rejection(format!(
+                        "v{version} did not become healthy ({reason}); the previous release keeps serving"
+                    )))
+                }
+                Err(e) => Err(Rejection(format!("cannot follow the rollout of v{version}: {}", e.message))),
             }
         })
     }

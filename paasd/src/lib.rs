@@ -114,7 +114,7 @@ pub async fn run(
         if let Some(registry) = &registry {
             engine = engine.with_registry(registry.pull());
         }
-        Some(state.scheduler(engine))
+        Some(state.scheduler(engine, config.rollout))
     } else {
         None
     };

@@ -42,6 +42,8 @@ pub struct PaasdConfig {
     pub router: Option<RouterSettings>,
     /// How pushes without a Dockerfile are built.
     pub buildpacks: BuildpackConfig,
+    /// Drain and stop timing of rollouts.
+    pub rollout: paas_controller::scheduler::RolloutConfig,
 }
 
 /// The host's CA bundle, which buildpack builds get unless told otherwise.
@@ -83,6 +85,16 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 fn addr(setting: &Setting) -> anyhow::Result<SocketAddr> {
     let value = read(setting).unwrap_or_else(|| setting.default.to_owned());
     value.parse().with_context(|| format!("{} must be IP:port, got {value:?}", setting.name))
+}
+
+/// A number of seconds from 0 to `max`, or the setting's default.
+fn seconds(setting: &Setting, max: u64) -> anyhow::Result<u64> {
+    let value = read(setting).unwrap_or_else(|| setting.default.to_owned());
+    value
+        .parse()
+        .ok()
+        .filter(|s| *s <= max)
+        .with_context(|| format!("{} must be seconds from 0 to {max}, got {value:?}", setting.name))
 }
 
 impl PaasdConfig {
@@ -150,7 +162,12 @@ impl PaasdConfig {
             Some("none") => buildpacks.ca_bundle = None,
             Some(path) => buildpacks.ca_bundle = Some(path.into()),
         }
+        let rollout = paas_controller::scheduler::RolloutConfig {
+            drain: Duration::from_secs(seconds(&settings::DRAIN_SECONDS, 3600)?),
+            stop_grace: Duration::from_secs(seconds(&settings::STOP_GRACE_SECONDS, 600)?),
+        };
         Ok(Self {
+            rollout,
             buildpacks,
             router: Some(router),
             registry: Some(registry),

@@ -114,6 +114,11 @@ impl ApiClient {
         self.request(Method::PATCH, path, Some(&body)).await
     }
 
+    /// `PUT` with JSON.
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(&body)).await
+    }
+
     /// `DELETE`.
     pub async fn delete(&self, path: &str) -> Reply {
         self.request(Method::DELETE, path, None).await

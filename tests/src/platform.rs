@@ -54,6 +54,11 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         registry: None,
         router: None,
         buildpacks: paasd::settings::default_buildpacks(),
+        // Short, so tests that replace processes do not wait out production's 30 s.
+        rollout: paas_controller::scheduler::RolloutConfig {
+            drain: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(2),
+        },
     };
     adjust(&mut config);
     let (shutdown, task) = start(&mut config, listener);

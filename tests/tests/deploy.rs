@@ -206,6 +206,16 @@ async fn a_dockerfile_app_deploys_through_the_registry() {
     };
     d.admin.scale(app, "web", 0).await;
     d.status_becomes(app, 503).await;
+    // Out of the route table at once; the container goes after its drain.
+    eventually("the app's container is gone", || async {
+        let id = d.platform.platform_id();
+        containers(&id)
+            .await
+            .iter()
+            .all(|c| c.labels.get("paas.app").map(String::as_str) != Some(app))
+            .then_some(())
+    })
+    .await;
     let (removed, err) = docker(&["rmi", &image], "");
     assert!(removed, "{err}");
     let (pulled, err) = tokio::task::block_in_place(|| docker(&["pull", &image], ""));

@@ -7,9 +7,11 @@ mod builds;
 mod config;
 mod domains;
 mod git;
+mod healthchecks;
 mod logs;
 mod perms;
 mod releases;
+mod run;
 mod scale;
 mod tokens;
 mod users;
@@ -49,7 +51,13 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 
         Ps(_) => scale::ps(&ctx),
         Scale { changes, .. } => scale::scale(&ctx, &changes),
+        Healthchecks(_) => healthchecks::list(&ctx),
+        HealthchecksSet { process_type, path, timeout, interval, attempts, .. } => {
+            healthchecks::set(&ctx, &process_type, path, timeout.as_deref(), interval.as_deref(), attempts)
+        }
+        HealthchecksUnset { process_type, .. } => healthchecks::unset(&ctx, &process_type),
         Logs { num, tail, .. } => logs::show(&ctx, &num, tail),
+        Run { no_tty, command, .. } => run::run(&ctx, no_tty, &command),
 
         Builds(_) => builds::list(&ctx),
 

@@ -10,10 +10,12 @@ pub mod domains;
 pub mod events;
 pub mod formation;
 pub mod git;
+pub mod healthchecks;
 pub mod logs;
 pub mod perms;
 pub mod processes;
 pub mod releases;
+pub mod run;
 pub mod tokens;
 pub mod users;
 

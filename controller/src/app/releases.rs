@@ -23,6 +23,8 @@ fn release_view(row: &ReleaseRow, current: i64) -> Release {
         created_at: timestamp(row.created_at),
         image: row.image.clone(),
         current: row.version == current,
+        status: row.status.clone(),
+        failure: row.failure.clone(),
     }
 }
 
@@ -46,7 +48,8 @@ pub async fn list(state: &State, caller: &Caller, name: &str) -> ApiResult<Vec<R
     let mut conn = state.db.pool.acquire().await?;
     let app = app_for(&mut conn, caller, name, Need::Collaborate).await?;
     let rows = db::releases::release_list_for_app(&mut conn, app.id, LIST_LIMIT).await?;
-    Ok(rows.iter().map(|r| release_view(r, app.last_release)).collect())
+    let current = db::releases::release_current_version(&mut conn, app.id).await?.unwrap_or(app.last_release);
+    Ok(rows.iter().map(|r| release_view(r, current)).collect())
 }
 
 /// One release with its config.
@@ -57,10 +60,8 @@ pub async fn info(state: &State, caller: &Caller, name: &str, version: &str) -> 
     let row = db::releases::release_by_version(&mut conn, app.id, version)
         .await?
         .ok_or_else(|| release_not_found(name, version))?;
-    Ok(ReleaseInfo {
-        release: release_view(&row, app.last_release),
-        config: parse_stored(&row.config)?.to_plain(),
-    })
+    let current = db::releases::release_current_version(&mut conn, app.id).await?.unwrap_or(app.last_release);
+    Ok(ReleaseInfo { release: release_view(&row, current), config: parse_stored(&row.config)?.to_plain() })
 }
 
 /// Makes a new release with the build and config of `request.version`, or of the
@@ -111,4 +112,62 @@ pub async fn rollback(
     tx.commit().await?;
     super::processes_changed(state);
     Ok(release_view(&row, version))
+}
+
+/// How the rollout of a release that a push made ended, as the push reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Every process is healthy: the release serves.
+    Up,
+    /// It failed; the previous release keeps serving.
+    Failed {
+        /// Why.
+        reason: String,
+        /// The failing process's last log lines.
+        logs: Vec<String>,
+    },
+    /// Still rolling out when the wait ended.
+    StillRolling,
+}
+
+/// Slack on top of the health checks' own time, for pulls and starts.
+pub const ROLLOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits for the rollout of `version` of `app` (made by a push the builder authorized)
+/// to end: up to twice the `web` health check's attempts × (interval + timeout), plus
+/// [`ROLLOUT_SLACK`].
+pub async fn wait_rollout(state: &State, app: &paas_core::AppName, version: i64) -> ApiResult<Rollout> {
+    let check = {
+        let mut conn = state.db.pool.acquire().await?;
+        let row = db::apps::app_by_name(&mut conn, app.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("app {app} not found")))?;
+        db::healthchecks::healthcheck_list_for_app(&mut conn, row.id)
+            .await?
+            .into_iter()
+            .find(|c| c.process_type == "web")
+    };
+    let budget = match check {
+        Some(c) => {
+            let ms = |v: i64| std::time::Duration::from_millis(u64::try_from(v).unwrap_or_default());
+            (ms(c.timeout_ms) + ms(c.interval_ms)) * u32::try_from(c.attempts).unwrap_or(1)
+        }
+        None => crate::scheduler::health::Check::default_check().budget(),
+    };
+    let limit = budget * 2 + ROLLOUT_SLACK;
+    Ok(match state.rollouts.wait(app.as_str(), version, limit).await {
+        Some(crate::scheduler::Outcome::Succeeded) => Rollout::Up,
+        Some(crate::scheduler::Outcome::Failed { reason, logs }) => Rollout::Failed { reason, logs },
+        None => {
+            // Settled by another controller's scheduler, or not yet: the store knows.
+            let mut conn = state.db.pool.acquire().await?;
+            match db::releases::release_status(&mut conn, app.as_str(), version).await? {
+                Some((status, _)) if status == db::releases::STATUS_SUCCEEDED => Rollout::Up,
+                Some((status, failure)) if status == db::releases::STATUS_FAILED => {
+                    Rollout::Failed { reason: failure.unwrap_or_default(), logs: Vec::new() }
+                }
+                _ => Rollout::StillRolling,
+            }
+        }
+    })
 }

@@ -15,6 +15,7 @@ pub mod builds;
 pub mod domains;
 pub mod events;
 pub mod formations;
+pub mod healthchecks;
 pub mod releases;
 pub mod routes;
 pub mod tokens;

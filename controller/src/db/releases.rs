@@ -21,11 +21,21 @@ pub struct ReleaseRow {
     pub created_by: String,
     /// Unix ms.
     pub created_at: i64,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub failure: Option<String>,
 }
 
-const SELECT: &str =
-    "SELECT r.app_id, r.version, r.build_id, b.image, r.config, r.summary, r.created_by, r.created_at \
-     FROM releases r LEFT JOIN builds b ON b.id = r.build_id";
+const SELECT: &str = "SELECT r.app_id, r.version, r.build_id, b.image, r.config, r.summary, r.created_by, \
+     r.created_at, r.status, r.failure FROM releases r LEFT JOIN builds b ON b.id = r.build_id";
+
+/// A release being rolled out.
+pub const STATUS_PENDING: &str = "pending";
+/// A release that was promoted.
+pub const STATUS_SUCCEEDED: &str = "succeeded";
+/// A release that was abandoned.
+pub const STATUS_FAILED: &str = "failed";
 
 /// What a new release is made of.
 #[derive(Debug, Clone, Copy)]
@@ -44,11 +54,12 @@ pub struct NewRelease<'a> {
     pub created_by: &'a str,
 }
 
-/// Inserts a release.
+/// Inserts a release: `pending` when it has a build to roll out, else `succeeded`.
 pub async fn release_insert(conn: &mut Conn, new: NewRelease<'_>) -> Result<(), sqlx::Error> {
+    let status = if new.build_id.is_some() { STATUS_PENDING } else { STATUS_SUCCEEDED };
     sqlx::query(
-        "INSERT INTO releases (app_id, version, build_id, config, summary, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO releases (app_id, version, build_id, config, summary, created_by, created_at, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new.app_id)
     .bind(new.version)
@@ -57,6 +68,7 @@ pub async fn release_insert(conn: &mut Conn, new: NewRelease<'_>) -> Result<(), 
     .bind(new.summary)
     .bind(new.created_by)
     .bind(now_ms())
+    .bind(status)
     .execute(conn)
     .await
     .map(|_| ())
@@ -119,8 +131,8 @@ pub async fn build_process_types(conn: &mut Conn, build_id: i64) -> Result<Optio
         .await
 }
 
-/// The current release of an app whose current release has a build: what the scheduler
-/// runs.
+/// The release of an app that the scheduler runs: the newest one that has not failed,
+/// when it has a build.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CurrentReleaseRow {
     /// The app's name.
@@ -133,15 +145,66 @@ pub struct CurrentReleaseRow {
     pub image: String,
     /// The build's process types: a JSON object of type -> command.
     pub process_types: String,
+    /// `pending` or `succeeded`.
+    pub status: String,
 }
 
-/// Every app's current release that has a build, by app name.
+/// Every app's newest release that has not failed, when it has a build, by app name.
 pub async fn release_current_with_build_list(conn: &mut Conn) -> Result<Vec<CurrentReleaseRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.name AS app, r.version, r.config, b.image, b.process_types \
-         FROM apps a JOIN releases r ON r.app_id = a.id AND r.version = a.last_release \
-         JOIN builds b ON b.id = r.build_id ORDER BY a.name",
+        "SELECT a.name AS app, r.version, r.config, b.image, b.process_types, r.status \
+         FROM apps a JOIN releases r ON r.app_id = a.id \
+         JOIN builds b ON b.id = r.build_id \
+         WHERE r.version = (SELECT MAX(n.version) FROM releases n WHERE n.app_id = a.id AND n.status <> 'failed') \
+         ORDER BY a.name",
     )
     .fetch_all(conn)
     .await
+}
+
+/// Settles a pending release of the app named `app`: `succeeded`, or `failed` with a
+/// reason. Returns whether a pending release was settled (a settled one stays as it is).
+pub async fn release_settle(
+    conn: &mut Conn,
+    app: &str,
+    version: i64,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE releases SET status = $1, failure = $2, settled_at = $3 \
+         WHERE version = $4 AND status = 'pending' AND app_id = (SELECT id FROM apps WHERE name = $5)",
+    )
+    .bind(status)
+    .bind(failure)
+    .bind(now_ms())
+    .bind(version)
+    .bind(app)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The status and failure of one release of the app named `app`.
+pub async fn release_status(
+    conn: &mut Conn,
+    app: &str,
+    version: i64,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.status, r.failure FROM releases r JOIN apps a ON a.id = r.app_id \
+         WHERE a.name = $1 AND r.version = $2",
+    )
+    .bind(app)
+    .bind(version)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The number of the app's release that runs: the newest that has not failed.
+pub async fn release_current_version(conn: &mut Conn, app_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MAX(version) FROM releases WHERE app_id = $1 AND status <> 'failed'")
+        .bind(app_id)
+        .fetch_one(conn)
+        .await
 }

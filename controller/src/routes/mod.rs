@@ -7,12 +7,14 @@ pub mod builds;
 pub mod config;
 pub mod domains;
 pub mod formation;
+pub mod healthchecks;
 pub mod internal;
 pub mod logs;
 pub mod perms;
 pub mod platform;
 pub mod processes;
 pub mod releases;
+pub mod run;
 pub mod tokens;
 pub mod users;
 
@@ -57,8 +59,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(formation::get)
                 .service(formation::scale)
                 .service(processes::list)
+                .service(healthchecks::list)
+                .service(healthchecks::set)
+                .service(healthchecks::unset)
                 .service(builds::list)
                 .service(logs::get)
+                .service(run::run)
                 .service(domains::list)
                 .service(domains::add)
                 .service(domains::remove)

@@ -1,12 +1,16 @@
 //! Desired state: the processes the store says should run.
 //!
-//! For every app whose current release has a build, and every process type of that
-//! build whose formation quantity is N > 0: processes `<type>.1` to `<type>.N`, running
-//! the build's image with the release's config, `PORT` and `DYNO`.
+//! For every app whose target release (the newest that has not failed) has a build, and
+//! every process type of that build whose formation quantity is N > 0: processes
+//! `<type>.1` to `<type>.N`, running the build's image with the release's config, `PORT`
+//! and `DYNO`. Also each app's target and whether it is still `pending`, and the apps'
+//! health checks.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::plan::{DesiredProcess, ProcessKey};
+use super::health::Check;
+use super::plan::{DesiredProcess, ProcessKey, Target};
 use crate::db::formations::AppFormationRow;
 use crate::db::releases::CurrentReleaseRow;
 use crate::db::{self, Db};
@@ -14,12 +18,47 @@ use crate::db::{self, Db};
 /// The port every process is told to listen on.
 pub const PORT: u16 = 5000;
 
-/// Reads the store and returns the processes that should run.
-pub async fn load(db: &Db) -> Result<Vec<DesiredProcess>, sqlx::Error> {
+/// What the store says should run.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// The processes.
+    pub processes: Vec<DesiredProcess>,
+    /// Each app's target release.
+    pub targets: Vec<Target>,
+    /// The stored health checks, by app and process type.
+    pub checks: BTreeMap<(String, String), Check>,
+}
+
+/// Reads the store.
+pub async fn load(db: &Db) -> Result<Desired, sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
     let releases = db::releases::release_current_with_build_list(&mut conn).await?;
     let formations = db::formations::formation_list(&mut conn).await?;
-    Ok(desired(&releases, &formations))
+    let checks = db::healthchecks::healthcheck_list(&mut conn).await?;
+    Ok(Desired {
+        processes: desired(&releases, &formations),
+        targets: releases
+            .iter()
+            .map(|r| Target {
+                app: r.app.clone(),
+                release: r.version,
+                pending: r.status == db::releases::STATUS_PENDING,
+            })
+            .collect(),
+        checks: checks
+            .into_iter()
+            .map(|c| {
+                let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or_default());
+                let check = Check {
+                    path: Some(c.path),
+                    timeout: ms(c.timeout_ms),
+                    interval: ms(c.interval_ms),
+                    attempts: u32::try_from(c.attempts).unwrap_or(1),
+                };
+                ((c.app, c.process_type), check)
+            })
+            .collect(),
+    })
 }
 
 /// The processes of `releases` scaled by `formations`. A release whose stored JSON does
@@ -71,6 +110,7 @@ mod tests {
             config: r#"{"GREETING":"hi","PORT":"1"}"#.into(),
             image: "img@sha256:1".into(),
             process_types: r#"{"web":"serve $PORT","worker":"work"}"#.into(),
+            status: "succeeded".into(),
         }
     }
 

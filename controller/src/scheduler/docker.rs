@@ -4,8 +4,10 @@
 //! Containers are named `paas-<platform>-<app>-v<release>-<type>.<index>` and labelled
 //! with [`LABEL_PLATFORM`], [`LABEL_APP`], [`LABEL_RELEASE`], [`LABEL_TYPE`] and
 //! [`LABEL_INDEX`]; the labels, not the names, say which process a container is. A
-//! container gets the image, the command, the environment, the platform network and a
-//! restart policy, and nothing else: no mounts, no privileges, never the Docker socket.
+//! container gets the image, the command, the environment, the platform network and
+//! the restart policy `no` (the scheduler restarts exited processes itself, with
+//! backoff, so that each restart is health-checked again), and nothing else: no mounts,
+//! no privileges, never the Docker socket.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,12 +20,12 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::plan::{ActualContainer, ContainerState, DesiredProcess, ProcessKey};
+use super::plan::{ActualContainer, ContainerState, DesiredProcess, Health, ProcessKey};
 
 /// The platform a container belongs to.
 pub const LABEL_PLATFORM: &str = "paas.platform";
@@ -43,6 +45,10 @@ pub struct Engine {
     platform: String,
     network: String,
     registry: Option<RegistryPull>,
+    /// Held while the network is looked for and made: the engine lets two networks
+    /// have one name, after which neither can be used by name, so two callers of this
+    /// process must not both create it.
+    network_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How the engine pulls the platform's images: from the node's registry gateway, as
@@ -85,7 +91,8 @@ pub fn network_name(platform: &str) -> String {
     format!("paas-{platform}")
 }
 
-fn is_status(e: &Error, status: u16) -> bool {
+/// Whether the engine answered `status`.
+pub(crate) fn is_status(e: &Error, status: u16) -> bool {
     matches!(e, Error::DockerResponseServerError { status_code, .. } if *status_code == status)
 }
 
@@ -94,7 +101,13 @@ impl Engine {
     /// an API version with it.
     pub async fn connect(platform: &str) -> Result<Engine, Error> {
         let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
-        Ok(Engine { docker, platform: platform.to_owned(), network: network_name(platform), registry: None })
+        Ok(Engine {
+            docker,
+            platform: platform.to_owned(),
+            network: network_name(platform),
+            registry: None,
+            network_lock: Default::default(),
+        })
     }
 
     /// The same engine, pulling the platform's images from `registry`.
@@ -115,6 +128,7 @@ impl Engine {
 
     /// Creates the platform's bridge network unless it exists.
     pub async fn ensure_network(&self) -> Result<(), Error> {
+        let _one_at_a_time = self.network_lock.lock().await;
         match self.docker.inspect_network(&self.network, None).await {
             Ok(_) => return Ok(()),
             Err(e) if is_status(&e, 404) => {}
@@ -133,7 +147,7 @@ impl Engine {
         }
     }
 
-    /// Every container of this platform, running or not.
+    /// Every container of this platform, running or not, but for one-off processes.
     pub async fn list(&self) -> Result<Vec<ActualContainer>, Error> {
         let filters = HashMap::from([("label", vec![format!("{LABEL_PLATFORM}={}", self.platform)])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
@@ -143,6 +157,11 @@ impl Engine {
             .filter_map(|s| {
                 let id = s.id?;
                 let labels = s.labels.unwrap_or_default();
+                // One-off processes (`paas run`) are no process of the formation: the
+                // planner must neither adopt nor remove them.
+                if super::oneoff::is_oneoff(&labels) {
+                    return None;
+                }
                 let key = key_from_labels(&labels);
                 let state = match s.state {
                     Some(
@@ -159,7 +178,16 @@ impl Engine {
                     .and_then(|mut n| n.remove(&self.network))
                     .and_then(|endpoint| endpoint.ip_address)
                     .and_then(|ip| ip.parse::<IpAddr>().ok());
-                Some(ActualContainer { id, key, state, ip })
+                Some(ActualContainer {
+                    id,
+                    key,
+                    state,
+                    ip,
+                    status: s.status.unwrap_or_default(),
+                    health: Health::Checking,
+                    draining_since: None,
+                    stopping: false,
+                })
             })
             .collect())
     }
@@ -188,7 +216,7 @@ impl Engine {
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                    name: Some(RestartPolicyNameEnum::NO),
                     maximum_retry_count: None,
                 }),
                 init: Some(true),
@@ -212,7 +240,8 @@ impl Engine {
         Ok(created.id)
     }
 
-    async fn pull(&self, image: &str) -> Result<(), Error> {
+    /// Pulls `image`, with the registry's credentials when it is the platform's.
+    pub(crate) async fn pull(&self, image: &str) -> Result<(), Error> {
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
         let credentials = self.registry.as_ref().and_then(|r| r.credentials_for(image));
         let mut progress = self.docker.create_image(Some(options), None, credentials);
@@ -222,7 +251,36 @@ impl Engine {
         Ok(())
     }
 
-    /// Stops and removes a container; one that is already gone is fine.
+    /// Starts an exited container again.
+    pub async fn restart(&self, id: &str) -> Result<(), Error> {
+        self.docker.start_container(id, None).await
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`) and removes it; one that
+    /// is already gone is fine.
+    pub async fn stop_and_remove(&self, id: &str, grace: std::time::Duration) -> Result<(), Error> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Err(e) if is_status(&e, 404) => return Ok(()),
+            // 304: it was not running.
+            Err(e) if !is_status(&e, 304) => return Err(e),
+            _ => {}
+        }
+        self.remove(id).await
+    }
+
+    /// When the container last started, in Unix ms.
+    pub async fn started_at_ms(&self, id: &str) -> Result<Option<i64>, Error> {
+        let info = self.docker.inspect_container(id, None).await?;
+        let started = info.state.and_then(|s| s.started_at);
+        Ok(started.and_then(|t| {
+            let t = time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()?;
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+        }))
+    }
+
+    /// Stops and removes a container at once; one that is already gone is fine.
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
         match self.docker.remove_container(id, Some(options)).await {

@@ -1,0 +1,361 @@
+//! Zero-downtime, health-gated releases, end to end: pushes, config changes and scales
+//! under load through the real `paas-router`, a long request across a deploy, and a
+//! release whose health check never passes.
+//!
+//! The load generator runs in the test: `CONNECTIONS` keep-alive connections plus one
+//! that opens a new connection per request, all to the router on 127.0.0.1, until told
+//! to stop. The number of deploys is `PAAS_TEST_ROLLOUT_DEPLOYS` (default 3, to fit CI
+//! time; the issue's acceptance asks for 10).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use paas_tests::checkout::{Checkout, ImageCleanup};
+use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::{eventually, spawn_platform_with, ApiClient, TestPlatform};
+use serde_json::{json, Value};
+
+/// A web app: `/` answers its version and greeting, `/slow` after 3 s, `/health` with
+/// `HEALTH`.
+const APP_PY: &str = r#"import http.server, os, socket, time
+VERSION = "1"
+HEALTH = 200
+GREETING = os.environ.get("GREETING", "hello")
+class App(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = 200
+        if self.path == "/slow":
+            time.sleep(3)
+        if self.path == "/health":
+            status = HEALTH
+        body = ("v%s %s from %s\n" % (VERSION, GREETING, socket.gethostname())).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+print("listening on", os.environ["PORT"], flush=True)
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), App).serve_forever()
+"#;
+
+fn app_py(version: u32, health: u16) -> String {
+    APP_PY
+        .replace(r#"VERSION = "1""#, &format!(r#"VERSION = "{version}""#))
+        .replace("HEALTH = 200", &format!("HEALTH = {health}"))
+}
+
+const CONNECTIONS: usize = 32;
+
+struct Deployer {
+    platform: TestPlatform,
+    admin: ApiClient,
+    token: String,
+}
+
+async fn deployer(drain: Duration) -> Deployer {
+    let platform = spawn_platform_with(|c| {
+        c.rollout.drain = drain;
+        c.rollout.stop_grace = Duration::from_secs(2);
+    })
+    .await;
+    let admin = platform.admin().await;
+    let token = admin.token("git").await;
+    Deployer { platform, admin, token }
+}
+
+impl Deployer {
+    fn push(&self, checkout: &Checkout, app: &str) -> paas_tests::checkout::PushOutput {
+        tokio::task::block_in_place(|| checkout.push(&self.platform.git_url(app, "admin", &self.token)))
+    }
+
+    async fn releases(&self, app: &str) -> Vec<Value> {
+        self.admin
+            .get(&format!("/v1/apps/{app}/releases"))
+            .await
+            .expect(200)
+            .as_array()
+            .expect("a list")
+            .clone()
+    }
+
+    /// Waits until release `version` of `app` has succeeded.
+    async fn succeeded(&self, app: &str, version: u64) {
+        eventually(&format!("v{version} of {app} succeeds"), || async {
+            let releases = self.releases(app).await;
+            let release = releases.iter().find(|r| r["version"] == json!(version))?;
+            assert_ne!(release["status"], "failed", "{release}");
+            (release["status"] == "succeeded").then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until `ps` shows exactly `n` web processes, all `up`, of one release.
+    async fn web_up(&self, app: &str, n: usize) {
+        eventually(&format!("{n} web processes of {app} up"), || async {
+            let ps = self.admin.get(&format!("/v1/apps/{app}/processes")).await.expect(200);
+            let web: Vec<&Value> = ps.as_array()?.iter().filter(|p| p["type"] == "web").collect();
+            (web.len() == n && web.iter().all(|p| p["state"] == "up")).then_some(())
+        })
+        .await;
+    }
+
+    /// The running containers of `app`, as (release, `type.index`).
+    async fn running(&self, app: &str) -> Vec<(String, String)> {
+        containers(&self.platform.platform_id())
+            .await
+            .into_iter()
+            .filter(|c| c.running && c.labels.get("paas.app").map(String::as_str) == Some(app))
+            .map(|c| (c.labels["paas.release"].clone(), c.process()))
+            .collect()
+    }
+}
+
+/// What the load generator saw.
+#[derive(Debug, Default)]
+struct Counts {
+    ok: AtomicU64,
+    bad_status: AtomicU64,
+    errors: AtomicU64,
+    first_failures: Mutex<Vec<String>>,
+}
+
+impl Counts {
+    fn failure(&self, what: String) {
+        let mut first = self.first_failures.lock().expect("not poisoned");
+        if first.len() < 10 {
+            first.push(what);
+        }
+    }
+}
+
+/// Load on `app` through the router until `stop` turns true (or 20 minutes pass).
+struct Load {
+    counts: Arc<Counts>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(platform: &TestPlatform, app: &str, keep_alive: usize, body_prefix: Option<String>) -> Load {
+        let counts = Arc::new(Counts::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = format!("http://{}/", platform.router_addr());
+        assert!(url.starts_with("http://127.0.0.1:"), "load only to the loopback router");
+        let host = format!("{app}.{}", platform.config.domain);
+        let mut tasks = Vec::new();
+        for n in 0..=keep_alive {
+            // The last one opens a new connection for every request.
+            let fresh = n == keep_alive;
+            let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(20));
+            builder =
+                if fresh { builder.pool_max_idle_per_host(0) } else { builder.pool_max_idle_per_host(1) };
+            let client = builder.build().expect("a client");
+            let (counts, stop, url, host, prefix) =
+                (counts.clone(), stop.clone(), url.clone(), host.clone(), body_prefix.clone());
+            tasks.push(tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+                while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
+                    match client.get(&url).header("Host", &host).send().await {
+                        Ok(resp) => {
+                            let status = resp.status().as_u16();
+                            let body = resp.text().await;
+                            match body {
+                                Ok(body)
+                                    if status == 200
+                                        && prefix.as_deref().is_none_or(|p| body.starts_with(p)) =>
+                                {
+                                    counts.ok.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Ok(body) => {
+                                    counts.bad_status.fetch_add(1, Ordering::Relaxed);
+                                    counts.failure(format!("{status}: {body}"));
+                                }
+                                Err(e) => {
+                                    counts.errors.fetch_add(1, Ordering::Relaxed);
+                                    counts.failure(format!("body: {e:?}"));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            counts.errors.fetch_add(1, Ordering::Relaxed);
+                            counts.failure(format!("request: {e:?}"));
+                        }
+                    }
+                    // Keep the two cores usable by the platform under test.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
+        Load { counts, stop, tasks }
+    }
+
+    /// Stops the load and returns (requests, non-2xx, connection errors).
+    async fn finish(self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("a load task ended");
+        }
+        let c = &self.counts;
+        let (ok, bad, errors) = (
+            c.ok.load(Ordering::Relaxed),
+            c.bad_status.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed),
+        );
+        let failures = c.first_failures.lock().expect("not poisoned").clone();
+        println!("load: {} requests, {bad} non-2xx, {errors} connection errors", ok + bad + errors);
+        assert!(bad == 0 && errors == 0, "failures under load (first ones): {failures:#?}");
+        (ok + bad + errors, bad, errors)
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // A test knob, not a platform setting.
+fn deploys() -> u32 {
+    std::env::var("PAAS_TEST_ROLLOUT_DEPLOYS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploys_config_changes_and_scaling_under_load_drop_nothing() {
+    let d = deployer(Duration::from_secs(2)).await;
+    let app = "steadyload";
+    let _images = ImageCleanup::new(app);
+    let _containers = DockerCleanup::new(&d.platform.platform_id());
+    d.admin.create_app(app).await;
+    let checkout = Checkout::new(&[("app.py", &app_py(1, 200)), ("Procfile", "web: python3 app.py\n")]);
+    d.push(&checkout, app)
+        .assert_success()
+        .assert_contains("remote: -----> Launching v2...")
+        .assert_contains("remote: -----> v2 is up");
+    let load = Load::start(&d.platform, app, CONNECTIONS, None);
+    eventually("the load gets answers", || async {
+        (load.counts.ok.load(Ordering::Relaxed) > 50).then_some(())
+    })
+    .await;
+
+    let mut version: u64 = 2;
+    for n in 2..=deploys() + 1 {
+        checkout.commit(&[("app.py", &app_py(n, 200))], &format!("deploy {n}"));
+        version += 1;
+        d.push(&checkout, app).assert_success().assert_contains(&format!("remote: -----> v{version} is up"));
+    }
+    for greeting in ["bonjour", "hola", "hallo"] {
+        version = d.admin.config_set(app, &[("GREETING", greeting)]).await;
+        d.succeeded(app, version).await;
+    }
+    d.admin.scale(app, "web", 4).await;
+    d.web_up(app, 4).await;
+    d.admin.scale(app, "web", 1).await;
+    d.web_up(app, 1).await;
+    eventually("one web process of the last release runs", || async {
+        let running = d.running(app).await;
+        (running == [(version.to_string(), "web.1".to_owned())]).then_some(())
+    })
+    .await;
+    let (requests, _, _) = load.finish().await;
+    assert!(requests > 0);
+    let last = d.platform.router_get(app, "/").await.expect("an answer");
+    assert!(last.1.starts_with(&format!("v{} hallo from ", deploys() + 1)), "{last:?}");
+    d.platform.stop().await.expect("paasd stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_request_opened_before_a_rollout_finishes_within_the_drain() {
+    let d = deployer(Duration::from_secs(5)).await;
+    let app = "longreq";
+    let _images = ImageCleanup::new(app);
+    let _containers = DockerCleanup::new(&d.platform.platform_id());
+    d.admin.create_app(app).await;
+    let checkout = Checkout::new(&[("app.py", &app_py(1, 200)), ("Procfile", "web: python3 app.py\n")]);
+    d.push(&checkout, app).assert_success().assert_contains("remote: -----> v2 is up");
+    let old: Vec<_> = d.running(app).await;
+    assert_eq!(old, [("2".to_owned(), "web.1".to_owned())]);
+
+    let platform = &d.platform;
+    let slow = async { platform.router_get(app, "/slow").await };
+    let rollout = async {
+        // The slow request is on its way to v2's web.1 first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let version = d.admin.config_set(app, &[("GREETING", "later")]).await;
+        d.succeeded(app, version).await;
+        version
+    };
+    let (answer, version) = tokio::join!(slow, rollout);
+    let (status, body) = answer.expect("the long request was answered");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("v1 hello from "), "served by the old release: {body}");
+    eventually("only the new release runs", || async {
+        (d.running(app).await == [(version.to_string(), "web.1".to_owned())]).then_some(())
+    })
+    .await;
+    let (_, body) = d.platform.router_get(app, "/").await.expect("an answer");
+    assert!(body.starts_with("v1 later from "), "{body}");
+    d.platform.stop().await.expect("paasd stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_that_never_gets_healthy_fails_and_the_old_one_keeps_serving() {
+    let d = deployer(Duration::from_secs(1)).await;
+    let app = "unhealthy";
+    let _images = ImageCleanup::new(app);
+    let _containers = DockerCleanup::new(&d.platform.platform_id());
+    d.admin.create_app(app).await;
+    let checkout = Checkout::new(&[("app.py", &app_py(1, 200)), ("Procfile", "web: python3 app.py\n")]);
+    d.push(&checkout, app).assert_success().assert_contains("remote: -----> v2 is up");
+
+    // Bad settings are refused and change nothing.
+    let checks = format!("/v1/apps/{app}/healthchecks");
+    d.admin
+        .put(&format!("{checks}/web"), json!({"path": "health"}))
+        .await
+        .expect_error(400, "invalid_request");
+    d.admin
+        .put(&format!("{checks}/web"), json!({"path": "/health", "timeout_ms": 50}))
+        .await
+        .expect_error(400, "invalid_request");
+    d.admin
+        .put(&format!("{checks}/web"), json!({"path": "/health", "attempts": 0}))
+        .await
+        .expect_error(400, "invalid_request");
+    assert_eq!(d.admin.get(&checks).await.expect(200), json!([]));
+    let set = d
+        .admin
+        .put(&format!("{checks}/web"), json!({"path": "/health", "interval_ms": 200, "attempts": 5}))
+        .await
+        .expect(200);
+    assert_eq!(
+        set,
+        json!({"type": "web", "path": "/health", "timeout_ms": 5000, "interval_ms": 200, "attempts": 5})
+    );
+    assert_eq!(d.admin.get(&checks).await.expect(200), json!([set]));
+
+    let load = Load::start(&d.platform, app, 4, Some("v1 hello from ".into()));
+    checkout.commit(&[("app.py", &app_py(2, 500))], "a broken health check");
+    let push = d.push(&checkout, app);
+    push.assert_failure()
+        .assert_contains("remote: -----> Launching v3...")
+        .assert_contains(
+            "v3 failed: web.1 failed its health check GET /health on port 5000 (5 attempts; last: HTTP 500)",
+        )
+        .assert_contains("app[web.1]: listening on 5000");
+    let releases = d.releases(app).await;
+    assert_eq!((&releases[0]["version"], &releases[0]["status"]), (&json!(3), &json!("failed")));
+    assert!(releases[0]["failure"].as_str().unwrap_or_default().contains("GET /health"), "{releases:?}");
+    assert_eq!(
+        (&releases[1]["version"], &releases[1]["status"], &releases[1]["current"]),
+        (&json!(2), &json!("succeeded"), &json!(true))
+    );
+    eventually("only v2 runs", || async {
+        (d.running(app).await == [("2".to_owned(), "web.1".to_owned())]).then_some(())
+    })
+    .await;
+    // Still the old release after the attempt.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    load.finish().await;
+
+    // Back to the default check, the next push of healthy code rolls out.
+    d.admin.delete(&format!("{checks}/web")).await.expect(204);
+    checkout.commit(&[("app.py", &app_py(3, 200))], "fixed");
+    d.push(&checkout, app).assert_success().assert_contains("remote: -----> v4 is up");
+    d.platform.stop().await.expect("paasd stops cleanly");
+}
