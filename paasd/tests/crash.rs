@@ -25,6 +25,18 @@ impl Drop for Paasd {
     }
 }
 
+/// Kills, when dropped, the router the killed paasd left running (by design: it
+/// outlives the control plane).
+struct RouterGuard(std::path::PathBuf);
+
+impl Drop for RouterGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = paasd::router_process::recorded_pid(&self.0) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -37,6 +49,7 @@ async fn start(data_dir: &std::path::Path, database_url: &str, port: u16) -> Paa
         .env("PAAS_LOG", "warn")
         .env("PAAS_DOCKER", "off")
         .env("PAAS_BUILDER_ADDR", "127.0.0.1:0")
+        .env("PAAS_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .stdout(Stdio::null())
         .spawn()
         .expect("paasd starts");
@@ -60,6 +73,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged_and_leaves_no_gap() {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create(dir.path()).await;
     let data_dir = dir.path().join("data");
+    let _router = RouterGuard(data_dir.join("router"));
     let port = free_port();
 
     let mut paasd = start(&data_dir, &database.url, port).await;
