@@ -19,6 +19,9 @@ pub const BUILD_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("git", "git")];
 /// on port 5000; paas does not use it.)
 pub const REGISTRY_PACKAGES: &[(&str, &str)] = &[("/usr/bin/docker-registry", "docker-registry")];
 
+/// What running apps needs: the Docker engine and its CLI.
+pub const DOCKER_PACKAGES: &[(&str, &str)] = &[("docker", "docker.io")];
+
 /// Whether this xtask run has refreshed apt's package lists already.
 static UPDATED: AtomicBool = AtomicBool::new(false);
 

@@ -23,6 +23,44 @@ pub const DATABASE_URL: &str = "PAAS_DATABASE_URL";
 /// paasd's log filter (`paas_core::settings::LOG`); `bench` sets it to `warn`.
 pub const LOG: &str = "PAAS_LOG";
 
+/// The platform domain (`paas_core::settings::DOMAIN`); `bench` sets it to `localhost`.
+pub const DOMAIN: &str = "PAAS_DOMAIN";
+
+/// Whether paasd runs apps on the Docker engine (`paas_core::settings::DOCKER`): `bench
+/// api` sets it `off` (the API alone), `bench deploy` `on`.
+pub const DOCKER: &str = "PAAS_DOCKER";
+
+/// paasd's other listeners, each set by `bench` to a free loopback port: the builder's
+/// git endpoint, the router, the registry gateway, the registry's token endpoint and
+/// the registry itself (`paas_core::settings::BUILDER_ADDR`, `HTTP_ADDR`,
+/// `REGISTRY_GATEWAY_ADDR`, `REGISTRY_TOKEN_ADDR`, `REGISTRY_ADDR`).
+pub const BUILDER_ADDR: &str = "PAAS_BUILDER_ADDR";
+pub const HTTP_ADDR: &str = "PAAS_HTTP_ADDR";
+pub const REGISTRY_GATEWAY_ADDR: &str = "PAAS_REGISTRY_GATEWAY_ADDR";
+pub const REGISTRY_TOKEN_ADDR: &str = "PAAS_REGISTRY_TOKEN_ADDR";
+pub const REGISTRY_ADDR: &str = "PAAS_REGISTRY_ADDR";
+
+/// Set for the git commands of `bench deploy`, which isolate git from the machine's and
+/// the user's configuration: a temporary `HOME` (and `XDG_CONFIG_HOME` in it), no system
+/// config, no credential prompts, a fixed author and committer.
+pub const HOME: &str = "HOME";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const GIT_CONFIG_NOSYSTEM: &str = "GIT_CONFIG_NOSYSTEM";
+pub const GIT_TERMINAL_PROMPT: &str = "GIT_TERMINAL_PROMPT";
+pub const GIT_AUTHOR_NAME: &str = "GIT_AUTHOR_NAME";
+pub const GIT_AUTHOR_EMAIL: &str = "GIT_AUTHOR_EMAIL";
+pub const GIT_COMMITTER_NAME: &str = "GIT_COMMITTER_NAME";
+pub const GIT_COMMITTER_EMAIL: &str = "GIT_COMMITTER_EMAIL";
+
+/// Set to the loopback addresses for `bench deploy`'s `git push`, so that a proxy in
+/// the environment does not take pushes to the local builder.
+pub const NO_PROXY: &str = "NO_PROXY";
+pub const NO_PROXY_LOWER: &str = "no_proxy";
+
+/// Set to `0` for `bench deploy`'s `docker build`: the classic builder, which is what
+/// the engine's build API runs for paas's builder too.
+pub const DOCKER_BUILDKIT: &str = "DOCKER_BUILDKIT";
+
 /// Set for the second `cargo test` run: the test helpers create and drop a fresh
 /// database per test through this PostgreSQL URL. Unset, tests use SQLite.
 pub const TEST_POSTGRES_URL: &str = "PAAS_TEST_POSTGRES_URL";

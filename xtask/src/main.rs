@@ -5,8 +5,9 @@
 //! - `cargo xtask up` builds the platform and runs `paasd` in the foreground.
 //! - `cargo xtask stack` makes the stack image (the base of buildpack builds) when
 //!   missing.
-//! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL and writes
-//!   the results to `docs/benchmarks.md`.
+//! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL, and
+//!   `cargo xtask bench deploy` the seconds from `git push` to a live release beside
+//!   `docker build` + `docker run`; each writes its section of `docs/benchmarks.md`.
 //!
 //! Arguments are parsed by hand: the commands are few and their flags simple. Each
 //! command lives in its own module; `apt`, `postgres` and `process` are the shared
@@ -14,6 +15,7 @@
 
 mod apt;
 mod bench;
+mod docker;
 mod env;
 mod postgres;
 mod process;
@@ -53,6 +55,16 @@ commands:
         docs/benchmarks.md.
           --apps N       apps created before measuring (default 1000)
           --requests N   counted requests per measurement (default 500)
+  bench deploy [--runs N]
+        Build paasd, paas-router and paas in release mode, make the stack image when
+        missing, run paasd with Docker on free ports, and time deploys of a small
+        Python app: seconds from `git push` to the router's first 200 of the new
+        release, cold (a new app) and warm (one line changed), for a Dockerfile app
+        and a buildpack app (left out when buildpack builds fail), beside
+        `docker build` + `docker run` of the same app. Removes the containers, images
+        and network it made. Prints a table and rewrites the `## Deploy` section of
+        docs/benchmarks.md.
+          --runs N       counted rounds, after one warm-up round (default 5)
   postgres
         Ensure the private PostgreSQL test cluster runs and print its URL.
   help  Print this text.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 
-use crate::{apt, env, postgres, process, stack};
+use crate::{apt, docker, env, postgres, process, stack};
 
 /// The flags of `cargo xtask test`.
 #[derive(Debug, Default)]
@@ -88,6 +88,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
 
     let mut stack_image = String::new();
     steps.run("stack", || {
+        docker::ensure_engine()?;
         stack_image = stack::ensure(false)?;
         eprintln!("xtask: {}={stack_image}", env::TEST_STACK_IMAGE);
         Ok(())

@@ -10,20 +10,31 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Context;
 
-use crate::{apt, env, process, stack};
+use crate::{apt, docker, env, process, stack};
 
-/// What the platform needs besides the build: the Docker engine runs the apps.
-const RUN_PACKAGES: &[(&str, &str)] = &[("docker", "docker.io")];
+/// Where the router serves apps unless `PAAS_HTTP_ADDR` says otherwise
+/// (`paas_core::settings::HTTP_ADDR`).
+const HTTP_ADDR_DEFAULT: &str = "127.0.0.1:8080";
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let root = process::repo_root();
     let mut needs = apt::BUILD_PACKAGES.to_vec();
-    needs.extend_from_slice(RUN_PACKAGES);
+    needs.extend_from_slice(apt::DOCKER_PACKAGES);
     needs.extend_from_slice(stack::PACKAGES);
     apt::ensure_packages(&needs)?;
+    docker::ensure_engine()?;
     stack::ensure(false)?;
 
-    process::run(process::cargo().args(["build", "--release", "-p", "paasd", "-p", "paas-cli"]))?;
+    process::run(process::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "paasd",
+        "-p",
+        "paas-router",
+        "-p",
+        "paas-cli",
+    ]))?;
 
     let api_addr = env::var(env::API_ADDR).unwrap_or_else(|| env::API_ADDR_DEFAULT.to_owned());
     let api_url = format!("http://{}", reachable(&api_addr));
@@ -33,13 +44,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
         paasd.env(env::DATA_DIR, root.join(".paas"));
     }
 
+    let http_addr = env::var(env::HTTP_ADDR).unwrap_or_else(|| HTTP_ADDR_DEFAULT.to_owned());
+    let http_port = http_addr.rsplit_once(':').map_or("8080", |(_, port)| port);
+
     println!();
     println!("paas API: {api_url}");
+    println!("apps:     http://<app>.localhost:{http_port} (the router)");
     println!();
-    println!("In another terminal, in {}:", root.display());
-    println!("  target/release/paas register {api_url} --username admin");
-    println!("  target/release/paas apps:create hello");
-    println!("  target/release/paas apps");
+    println!("In another terminal, in a git checkout of your app (README.md, \"Deploy an app\"):");
+    println!("  export PATH={}/target/release:$PATH", root.display());
+    println!("  paas register {api_url} --username admin");
+    println!("  paas apps:create hello && paas git:remote -a hello");
+    println!("  git push paas main");
     println!();
     println!("Ctrl-C stops paasd.");
     println!();

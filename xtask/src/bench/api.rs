@@ -1,12 +1,11 @@
 //! `cargo xtask bench api`: latency and throughput of paasd's REST API, on SQLite and
 //! on PostgreSQL side by side.
 //!
-//! Run from `cargo xtask` (an unoptimised build), it hands over to a release build of
-//! xtask, so that the client's own cost stays small. It builds `paasd` in release mode;
-//! then, for each database, it starts `target/release/paasd` on a free loopback port
-//! with a fresh data directory (and, for PostgreSQL, a fresh database on the private
-//! test cluster), registers an admin, creates the apps (several client threads; not
-//! measured), then measures:
+//! It builds `paasd` (and the router it starts) in release mode; then, for each
+//! database, it starts `target/release/paasd` with the scheduler off (the API alone) on
+//! free loopback ports with a fresh data directory (and, for PostgreSQL, a fresh
+//! database on the private test cluster), registers an admin, creates the apps
+//! (several client threads; not measured), then measures:
 //!
 //! - `GET /v1/apps`, which answers with every app, sequentially on one kept-alive
 //!   connection;
@@ -19,17 +18,18 @@
 //! written to the `## API` section of `docs/benchmarks.md`; other sections are kept.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::json;
 
+use super::report::{self, Machine};
+use super::server::{self, Api, Paasd};
+use super::{Rng, TempDir};
 use crate::{apt, env, postgres, process};
 
 /// Apps created before measuring, by default.
@@ -42,12 +42,7 @@ const WARMUP: usize = 50;
 const CONCURRENCY: usize = 8;
 /// Client threads that create the apps.
 const SETUP_THREADS: usize = 4;
-/// The admin the benchmark registers.
-const USERNAME: &str = "bench";
-const PASSWORD: &str = "bench-password";
-/// The document whose `## API` section the results replace.
-const DOC: &str = "docs/benchmarks.md";
-/// The heading of that section.
+/// The heading of the section of `docs/benchmarks.md` the results replace.
 const HEADING: &str = "## API";
 
 /// The flags of `cargo xtask bench api`.
@@ -60,55 +55,37 @@ pub struct Options {
 }
 
 impl Options {
+    /// Parses the arguments after `bench api`.
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut args = args.iter();
-        match args.next().map(String::as_str) {
-            Some("api") => {}
-            Some(other) => bail!("unknown benchmark `{other}`; the one benchmark is `api`"),
-            None => bail!("`bench` needs a benchmark: `cargo xtask bench api`"),
-        }
         let mut options = Self { apps: DEFAULT_APPS, requests: DEFAULT_REQUESTS };
+        let mut args = args.iter();
         while let Some(arg) = args.next() {
             let target = match arg.as_str() {
                 "--apps" => &mut options.apps,
                 "--requests" => &mut options.requests,
                 other => bail!("unknown option `{other}` for `bench api`; see `cargo xtask help`"),
             };
-            let value = args.next().with_context(|| format!("`{arg}` needs a number"))?;
-            *target = value
-                .parse()
-                .ok()
-                .filter(|n| *n >= 1)
-                .with_context(|| format!("`{arg}` needs a positive number, got `{value}`"))?;
+            *target = super::count(arg, args.next())?;
         }
         if options.requests < CONCURRENCY {
             bail!("`--requests` must be at least {CONCURRENCY} (one per client thread)");
         }
         Ok(options)
     }
+
+    /// The arguments of `cargo xtask bench` that give these options.
+    pub fn args(&self) -> Vec<String> {
+        let words = ["api", "--apps", &self.apps.to_string(), "--requests", &self.requests.to_string()];
+        words.map(str::to_owned).to_vec()
+    }
 }
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        // `cargo xtask` builds xtask unoptimised, and an unoptimised HTTP client doubles
-        // the measured latency of the small requests: measure from a release build.
-        eprintln!("xtask: running the benchmark from a release build of xtask");
-        let (apps, requests) = (options.apps.to_string(), options.requests.to_string());
-        return process::run(
-            process::cargo().args(["run", "--release", "--quiet", "-p", "xtask", "--"]).args([
-                "bench",
-                "api",
-                "--apps",
-                &apps,
-                "--requests",
-                &requests,
-            ]),
-        );
-    }
     let root = process::repo_root();
     apt::ensure_packages(apt::BUILD_PACKAGES)?;
-    process::run(process::cargo().args(["build", "--release", "-p", "paasd"]))?;
-    let load = load_average();
+    // paasd starts the router next to it, whatever else it runs.
+    process::run(process::cargo().args(["build", "--release", "-p", "paasd", "-p", "paas-router"]))?;
+    let load = report::load_average();
     let paasd = root.join("target/release/paasd");
 
     let sqlite = bench_backend(&paasd, None, options).context("benchmark on SQLite failed")?;
@@ -120,22 +97,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         .context("benchmark on PostgreSQL failed")?;
     drop(database);
 
-    let report = Report { options, machine: Machine::read(pg_version, load), sqlite, postgres };
+    let report = Report { options, machine: Machine::read(load), pg_version, sqlite, postgres };
     println!();
     print!("{}", report.terminal_table());
-    let path = root.join(DOC);
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
-    };
-    let text = match existing {
-        Some(text) => replace_section(&text, &report.doc_section()),
-        None => format!("{}\n{}", DOC_INTRO, report.doc_section()),
-    };
-    std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
-    eprintln!("\nxtask: wrote the `{HEADING}` section of {DOC}");
-    Ok(())
+    report::write_section(HEADING, &report.doc_section())
 }
 
 /// What one database's run measured.
@@ -155,17 +120,15 @@ fn bench_backend(paasd: &Path, database_url: Option<&str>, options: &Options) ->
     let name = if database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     eprintln!("\nxtask: ==> bench api on {name}");
     let dir = TempDir::create()?;
-    let server = Paasd::start(paasd, &dir.path.join("data"), database_url)?;
-    let base = server.base.clone();
-
-    let client = client()?;
-    call(&client, Method::POST, &format!("{base}/v1/auth/register"), Some(credentials()))
-        .context("could not register the admin")?;
-    let session = call(&client, Method::POST, &format!("{base}/v1/auth/login"), Some(credentials()))
-        .context("could not log in")?;
-    let session: serde_json::Value = serde_json::from_slice(&session)?;
-    let token = session["token"].as_str().context("the login answer has no `token`")?.to_owned();
-    let api = Api { base, token };
+    let server = Paasd::start(paasd, &dir.path.join("data"), |cmd| {
+        cmd.env(env::DOCKER, "off");
+        match database_url {
+            Some(url) => cmd.env(env::DATABASE_URL, url),
+            None => cmd.env_remove(env::DATABASE_URL),
+        };
+    })?;
+    let client = server::client()?;
+    let api = server.sign_in(&client)?;
 
     let started = Instant::now();
     create_apps(&api, options.apps)?;
@@ -201,7 +164,7 @@ fn create_apps(api: &Api, apps: usize) -> anyhow::Result<()> {
         let workers: Vec<_> = (0..SETUP_THREADS)
             .map(|worker| {
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let client = client()?;
+                    let client = server::client()?;
                     for i in (worker..apps).step_by(SETUP_THREADS) {
                         let body = json!({ "name": app_name(i) });
                         api.send(&client, Method::POST, "/v1/apps", Some(body))?;
@@ -255,7 +218,7 @@ fn measure_concurrent(api: &Api, options: &Options) -> anyhow::Result<Stats> {
             .map(|thread| {
                 scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
                     // Reach both barriers whatever happens, or the main thread waits forever.
-                    let prepared = client().and_then(|client| {
+                    let prepared = server::client().and_then(|client| {
                         let mut rng = Rng::seeded();
                         for n in 0..share(WARMUP, thread) {
                             config_set(api, &client, rng.below(options.apps), n)?;
@@ -321,179 +284,6 @@ impl Stats {
     }
 }
 
-/// The API of one running paasd, signed in as the admin.
-struct Api {
-    base: String,
-    token: String,
-}
-
-impl Api {
-    /// Sends one authenticated request and reads the whole answer; fails unless 2xx.
-    fn send(
-        &self,
-        client: &Client,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> anyhow::Result<Vec<u8>> {
-        let mut request =
-            client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        finish(&method, path, request.send())
-    }
-}
-
-/// An HTTP client: one kept-alive connection for sequential requests, no proxy.
-fn client() -> anyhow::Result<Client> {
-    Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .context("could not build the HTTP client")
-}
-
-fn credentials() -> serde_json::Value {
-    json!({ "username": USERNAME, "password": PASSWORD })
-}
-
-/// Sends one unauthenticated request; fails unless 2xx.
-fn call(
-    client: &Client,
-    method: Method,
-    url: &str,
-    body: Option<serde_json::Value>,
-) -> anyhow::Result<Vec<u8>> {
-    let mut request = client.request(method.clone(), url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    finish(&method, url, request.send())
-}
-
-/// The body of a 2xx answer; anything else is an error with the status and body.
-fn finish(
-    method: &Method,
-    what: &str,
-    sent: reqwest::Result<reqwest::blocking::Response>,
-) -> anyhow::Result<Vec<u8>> {
-    let response = sent.with_context(|| format!("{method} {what} failed"))?;
-    let status = response.status();
-    let body = response.bytes().with_context(|| format!("{method} {what}: could not read the answer"))?;
-    if !status.is_success() {
-        bail!("{method} {what} answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    Ok(body.to_vec())
-}
-
-/// A running `paasd`, stopped with SIGTERM when dropped.
-struct Paasd {
-    child: Option<Child>,
-    /// `http://127.0.0.1:PORT`.
-    base: String,
-}
-
-impl Paasd {
-    /// Starts paasd with its state in `data_dir` and waits until `/readyz` answers 200.
-    fn start(program: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(program);
-        cmd.env(env::API_ADDR, &addr).env(env::DATA_DIR, data_dir).env(env::LOG, "warn");
-        match database_url {
-            Some(url) => cmd.env(env::DATABASE_URL, url),
-            None => cmd.env_remove(env::DATABASE_URL),
-        };
-        eprintln!("xtask: starting {} on {addr}", program.display());
-        let child = cmd.spawn().with_context(|| format!("could not start {}", program.display()))?;
-        let mut server = Self { child: Some(child), base: format!("http://{addr}") };
-        server.wait_ready()?;
-        Ok(server)
-    }
-
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let client = Client::builder().no_proxy().timeout(Duration::from_secs(2)).build()?;
-        let url = format!("{}/readyz", self.base);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(child) = &mut self.child {
-                if let Some(status) = child.try_wait()? {
-                    self.child = None;
-                    bail!("paasd exited before it was ready ({status})");
-                }
-            }
-            if client.get(&url).send().is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("paasd did not answer 200 on {url} within 60s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sends SIGTERM and waits for paasd to exit (killing it after 15s).
-    fn stop(mut self) -> anyhow::Result<()> {
-        self.terminate()
-    }
-
-    fn terminate(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else { return Ok(()) };
-        let _ = process::output(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !status.success() {
-                    eprintln!("xtask: warning: paasd exited with {status} after SIGTERM");
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                child.kill()?;
-                child.wait()?;
-                bail!("paasd did not exit within 15s of SIGTERM; killed it");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Paasd {
-    fn drop(&mut self) {
-        if let Err(err) = self.terminate() {
-            eprintln!("xtask: warning: {err:#}");
-        }
-    }
-}
-
-/// A free TCP port on loopback (free when asked; paasd binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("could not find a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// A fresh directory under the system's temporary directory, removed when dropped.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn create() -> anyhow::Result<Self> {
-        let path = std::env::temp_dir().join(format!("paas-bench-{}", unique_suffix()));
-        std::fs::create_dir(&path).with_context(|| format!("could not create {}", path.display()))?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Err(err) = std::fs::remove_dir_all(&self.path) {
-            eprintln!("xtask: warning: could not remove {}: {err}", self.path.display());
-        }
-    }
-}
-
 /// A fresh database `paas_bench_<random>` on the test cluster, dropped when dropped.
 struct PgDatabase {
     name: String,
@@ -501,7 +291,7 @@ struct PgDatabase {
 
 impl PgDatabase {
     fn create() -> anyhow::Result<Self> {
-        let name = format!("paas_bench_{}", unique_suffix());
+        let name = format!("paas_bench_{}", super::unique_suffix());
         postgres::psql(&format!("CREATE DATABASE {name}"))?;
         eprintln!("xtask: created the database {name}");
         Ok(Self { name })
@@ -517,110 +307,12 @@ impl Drop for PgDatabase {
     }
 }
 
-/// Lowercase hex unique to this run: the process id and the clock.
-fn unique_suffix() -> String {
-    let mut rng = Rng::seeded();
-    format!("{:x}_{:08x}", std::process::id(), rng.next() & 0xffff_ffff)
-}
-
-/// xorshift64*: random enough to pick apps, with no crate.
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from the clock and a counter, so threads started together differ.
-    fn seeded() -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        #[allow(clippy::cast_possible_truncation)]
-        let seed =
-            (nanos as u64) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        Self(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        #[allow(clippy::cast_possible_truncation)]
-        let pick = (self.next() % n as u64) as usize;
-        pick
-    }
-}
-
-/// Where the numbers were taken.
-struct Machine {
-    date: String,
-    cpus: String,
-    cpu_model: String,
-    memory: String,
-    kernel: String,
-    commit: String,
-    postgres: String,
-    /// The 1-, 5- and 15-minute load averages before the first measurement.
-    load: String,
-}
-
-impl Machine {
-    fn read(postgres: String, load: String) -> Self {
-        let command = |program: &str, args: &[&str]| {
-            process::read(Command::new(program).args(args))
-                .map(|out| out.trim().to_owned())
-                .unwrap_or_else(|_| "unknown".to_owned())
-        };
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = proc_field(&cpuinfo, "model name").unwrap_or("unknown").to_owned();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory = proc_field(&meminfo, "MemTotal")
-            .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or_else(|| "unknown".to_owned(), |kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0));
-        let root = process::repo_root();
-        let root = root.to_string_lossy();
-        let mut commit = command("git", &["-C", &root, "rev-parse", "--short", "HEAD"]);
-        if !command("git", &["-C", &root, "status", "--porcelain"]).is_empty() {
-            commit.push_str(" (with uncommitted changes)");
-        }
-        Self {
-            date: command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-            cpus: command("nproc", &[]),
-            cpu_model,
-            memory,
-            kernel: command("uname", &["-r"]),
-            commit,
-            postgres,
-            load,
-        }
-    }
-}
-
-/// The 1-, 5- and 15-minute load averages: other work on the machine skews the numbers.
-fn load_average() -> String {
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let fields: Vec<&str> = loadavg.split_whitespace().take(3).collect();
-    if fields.len() == 3 {
-        fields.join(", ")
-    } else {
-        "unknown".to_owned()
-    }
-}
-
-/// The value of the first `name: value` line of a `/proc` file.
-fn proc_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        (key.trim() == name).then(|| value.trim())
-    })
-}
-
 /// Everything the table and the document show.
 struct Report<'a> {
     options: &'a Options,
     machine: Machine,
+    /// `SHOW server_version` of the test cluster.
+    pg_version: String,
     sqlite: Results,
     postgres: Results,
 }
@@ -691,28 +383,18 @@ impl Report<'_> {
         let o = self.options;
         let mut out = String::new();
         let _ = writeln!(out, "{HEADING}\n");
-        let _ =
-            writeln!(out, "Measured on {} with `cargo xtask bench api` at commit {}.\n", m.date, m.commit);
-        let _ = writeln!(out, "### Machine\n");
-        let _ = writeln!(out, "- CPU: {} ({} CPUs as `nproc` counts them)", m.cpu_model, m.cpus);
-        let _ = writeln!(out, "- Memory: {}", m.memory);
-        let _ = writeln!(out, "- Kernel: Linux {}", m.kernel);
-        let _ = writeln!(
-            out,
-            "- Load average before measuring (1, 5, 15 min): {} (other work on the machine skews \
-             the numbers)",
-            m.load
-        );
+        out.push_str(&m.markdown("cargo xtask bench api"));
         let _ = writeln!(
             out,
             "- PostgreSQL {} (the xtask test cluster); SQLite as bundled with sqlx\n",
-            m.postgres
+            self.pg_version
         );
         let _ = writeln!(out, "### Method\n");
         let _ = writeln!(
             out,
-            "For each database, `paasd` (release build) starts on a free loopback port with a \
-             fresh data directory: SQLite is the default file in the data directory (WAL, \
+            "For each database, `paasd` (release build) starts with `PAAS_DOCKER=off` (the API \
+             alone: no scheduler, builds or registry) on free loopback ports with a fresh data \
+             directory: SQLite is the default file in the data directory (WAL, \
              `synchronous = FULL`); PostgreSQL is a fresh database on the xtask test cluster \
              (127.0.0.1:{}), dropped afterwards. The benchmark registers an admin, logs in, and \
              creates {} apps from {SETUP_THREADS} client threads (not measured: {:.1}s on SQLite, \
@@ -806,53 +488,9 @@ fn ratio(postgres: f64, sqlite: f64) -> String {
     }
 }
 
-/// The start of a new `docs/benchmarks.md`.
-const DOC_INTRO: &str = "\
-# Benchmarks
-
-Numbers measured on one machine, to compare the databases paasd supports and to notice
-regressions. They are only as good as their method: each section says what was measured,
-how, and where. `cargo xtask` regenerates each section; see `cargo xtask help`.
-";
-
-/// `doc` with its `## API` section (to the next `## ` heading or the end) replaced by
-/// `section`, or `section` appended when there is none.
-fn replace_section(doc: &str, section: &str) -> String {
-    let lines: Vec<&str> = doc.split_inclusive('\n').collect();
-    let is_heading = |line: &str| line.trim_end() == HEADING;
-    let Some(start) = lines.iter().position(|line| is_heading(line)) else {
-        let mut out = doc.trim_end().to_owned();
-        out.push_str("\n\n");
-        out.push_str(section);
-        return out;
-    };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|line| line.starts_with("## "))
-        .map_or(lines.len(), |offset| start + 1 + offset);
-    let mut out: String = lines[..start].concat();
-    out.push_str(section);
-    if end < lines.len() {
-        out.push('\n');
-        out.push_str(&lines[end..].concat());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replaces_only_the_api_section() {
-        let doc = "# B\n\nintro\n\n## Build\n\nfast\n\n## API\n\nold\n### Sub\nold\n\n## Git\n\npush\n";
-        let new = replace_section(doc, "## API\n\nnew\n");
-        assert_eq!(new, "# B\n\nintro\n\n## Build\n\nfast\n\n## API\n\nnew\n\n## Git\n\npush\n");
-        let at_end = replace_section("# B\n\n## API\n\nold\n", "## API\n\nnew\n");
-        assert_eq!(at_end, "# B\n\n## API\n\nnew\n");
-        let appended = replace_section("# B\n\nintro\n", "## API\n\nnew\n");
-        assert_eq!(appended, "# B\n\nintro\n\n## API\n\nnew\n");
-    }
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -867,12 +505,13 @@ mod tests {
     #[test]
     fn parses_options() {
         let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        let o = Options::parse(&args("api")).unwrap();
+        let o = Options::parse(&[]).unwrap();
         assert_eq!((o.apps, o.requests), (DEFAULT_APPS, DEFAULT_REQUESTS));
-        let o = Options::parse(&args("api --apps 10 --requests 20")).unwrap();
+        let o = Options::parse(&args("--apps 10 --requests 20")).unwrap();
         assert_eq!((o.apps, o.requests), (10, 20));
-        assert!(Options::parse(&args("db")).is_err());
-        assert!(Options::parse(&args("api --apps 0")).is_err());
-        assert!(Options::parse(&args("api --requests")).is_err());
+        assert!(Options::parse(&args("--runs 3")).is_err());
+        assert!(Options::parse(&args("--apps 0")).is_err());
+        assert!(Options::parse(&args("--requests")).is_err());
+        assert!(Options::parse(&args("--requests 7")).is_err());
     }
 }
