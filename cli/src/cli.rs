@@ -137,6 +137,39 @@ pub enum Command {
 
     /// List an app's processes and their state
     Ps(AppRead),
+    /// Restart an app's processes (of one type, or all), rolling and without downtime
+    #[command(name = "ps:restart")]
+    PsRestart {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The process type, e.g. web; every type when left out
+        #[arg(value_name = "TYPE")]
+        process_type: Option<String>,
+    },
+    /// List the memory and CPU limits of an app's process types
+    Limits(AppRead),
+    /// Set memory (and CPU) limits per process type, e.g. `paas limits:set web=512M
+    /// --cpu web=0.5`; the processes restart, rolling
+    #[command(name = "limits:set")]
+    LimitsSet {
+        #[command(flatten)]
+        app: AppFlag,
+        /// Memory per type, e.g. web=512M worker=1G (16M to 64G)
+        #[arg(value_name = "TYPE=SIZE")]
+        memory: Vec<String>,
+        /// CPUs per type, e.g. web=0.5 (0.01 to 64)
+        #[arg(long = "cpu", value_name = "TYPE=CPUS")]
+        cpu: Vec<String>,
+    },
+    /// Remove the limits of a process type; its processes restart, rolling
+    #[command(name = "limits:unset")]
+    LimitsUnset {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The process type, e.g. web
+        #[arg(value_name = "TYPE")]
+        process_type: String,
+    },
     /// Show an app's logs: the newest lines of all its processes, in time order
     Logs {
         #[command(flatten)]
@@ -147,6 +180,12 @@ pub enum Command {
         /// Keep showing new lines as they are written, until Ctrl-C
         #[arg(short = 'f', long = "tail", short_alias = 't', visible_alias = "follow")]
         tail: bool,
+        /// Only the processes of this type, e.g. web
+        #[arg(long = "type", value_name = "TYPE")]
+        process_type: Option<String>,
+        /// Only the processes of this release, e.g. 3 or v3
+        #[arg(long, value_name = "VERSION")]
+        release: Option<String>,
     },
 
     /// Run a command once in a new process of the app, attached to this terminal, e.g.
@@ -320,6 +359,10 @@ impl Command {
             | Domains(AppRead { app, .. })
             | Perms(AppRead { app, .. })
             | Ps(AppRead { app, .. })
+            | PsRestart { app, .. }
+            | Limits(AppRead { app, .. })
+            | LimitsSet { app, .. }
+            | LimitsUnset { app, .. }
             | Healthchecks(AppRead { app, .. })
             | HealthchecksSet { app, .. }
             | HealthchecksUnset { app, .. }
@@ -348,7 +391,7 @@ impl Command {
         match self {
             Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
             AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) | Builds(r)
-            | Healthchecks(r) => r.json.json,
+            | Healthchecks(r) | Limits(r) => r.json.json,
             ReleasesInfo { json, .. } => json.json,
             _ => false,
         }
@@ -430,7 +473,7 @@ mod tests {
 
     #[test]
     fn logs_flags_as_on_heroku() {
-        let Command::Logs { app, num, tail } = parse(&["logs", "-a", "hello", "-n", "20", "-t"]) else {
+        let Command::Logs { app, num, tail, .. } = parse(&["logs", "-a", "hello", "-n", "20", "-t"]) else {
             panic!("not logs");
         };
         assert_eq!((app.app.as_deref(), num.as_str(), tail), (Some("hello"), "20", true));

@@ -46,6 +46,12 @@ pub struct State {
     /// Turns true when the controller shuts down, to end responses that would stream
     /// on forever (followed logs).
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Wakes the image collector (`scheduler::gc`) after a write that may leave old
+    /// images behind.
+    pub collection: scheduler::Nudge,
+    /// The registry and the git repositories, set by paasd; unset, disk hygiene only
+    /// touches the engine.
+    pub storage: std::sync::OnceLock<Arc<dyn scheduler::gc::Storage>>,
 }
 
 impl State {
@@ -65,6 +71,8 @@ impl State {
             rollouts: Default::default(),
             engine: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            collection: scheduler::Nudge::default(),
+            storage: std::sync::OnceLock::new(),
         })
     }
 

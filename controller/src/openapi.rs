@@ -9,6 +9,7 @@ use crate::routes::{
     apps, auth, builds, config, domains, formation, internal, logs, perms, platform, processes, releases,
     run, tokens, users,
 };
+use crate::routes::{limits, restart};
 
 /// The paas REST API.
 #[derive(OpenApi)]
@@ -23,7 +24,8 @@ use crate::routes::{
         config::get, config::update,
         releases::list, releases::info, releases::rollback,
         formation::get, formation::scale,
-        processes::list,
+        processes::list, restart::restart,
+        limits::get, limits::set, limits::unset,
         healthchecks::list, healthchecks::set, healthchecks::unset,
         builds::list,
         logs::get,

@@ -422,3 +422,59 @@ pub enum RunCommand {
     /// A shell command line.
     Shell(String),
 }
+
+/// `POST /v1/apps/{app}/processes/restart`: replaces the processes of one type, or of
+/// every type, rolling and without downtime. Not a release.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RestartRequest {
+    /// The process type; every type when absent.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
+}
+
+/// What `POST /v1/apps/{app}/processes/restart` restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Restart {
+    /// The process types being replaced.
+    pub types: Vec<String>,
+}
+
+/// A process type's resource limits (`GET /v1/apps/{app}/limits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProcessLimits {
+    /// The process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// The memory limit, e.g. `512M` (no swap); none when absent.
+    pub memory: Option<String>,
+    /// The memory limit in bytes.
+    pub memory_bytes: Option<u64>,
+    /// The CPU limit in CPUs, e.g. `0.5`; none when absent.
+    pub cpu: Option<String>,
+}
+
+/// One type's new limits in `PATCH /v1/apps/{app}/limits`; an absent limit stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LimitUpdate {
+    /// The process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// A memory size, `16M` to `64G` (K, M, G: powers of 1024).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// A number of CPUs, `0.01` to `64`.
+    #[serde(default)]
+    pub cpu: Option<String>,
+}
+
+/// `PATCH /v1/apps/{app}/limits`: every update is checked before any is applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LimitsUpdate {
+    /// The types to change.
+    pub updates: Vec<LimitUpdate>,
+}

@@ -328,6 +328,14 @@ pub const STOP_GRACE_SECONDS: Setting = Setting {
     doc: "Seconds a process has to exit after SIGTERM before it gets SIGKILL (0 to 600).",
 };
 
+/// How many releases' images are kept.
+pub const KEEP_RELEASES: Setting = Setting {
+    name: "PAAS_KEEP_RELEASES",
+    default: "10",
+    read_by: "paasd",
+    doc: "How many of each app's newest releases keep their images in the registry and on the node (1 to 10000); older builds' images are removed (never one a container uses, nor the serving release's), the registry's garbage is collected, and a rollback to a release whose image was removed is refused.",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -340,6 +348,7 @@ pub const ALL: &[Setting] = &[
     DOCKER,
     DRAIN_SECONDS,
     STOP_GRACE_SECONDS,
+    KEEP_RELEASES,
     LOG,
     HTTP_ADDR,
     ROUTER_STATE_DIR,

@@ -63,8 +63,9 @@ impl paas_builder::build::BuildEnv for ControllerBuildEnv {
 }
 
 /// Turns each finished build into a release that the scheduler then rolls out, and
-/// waits for the rollout: `-----> v5 is up`, or the reason it failed and the failing
-/// process's last log lines, and the push is rejected (git exits non-zero).
+/// waits for the rollout, showing the output of its release command as it comes:
+/// `-----> v5 is up`, or the reason it failed and the failing process's last log lines,
+/// and the push is rejected (git exits non-zero).
 pub struct ReleaseBuilds(pub Arc<State>);
 
 impl paas_builder::BuildSink for ReleaseBuilds {
@@ -86,7 +87,27 @@ impl paas_builder::BuildSink for ReleaseBuilds {
                 .map_err(|e| Rejection(format!("the build could not be released: {}", e.message)))?;
             progress.line(&format!("-----> Released v{version}: {}", result.image)).await;
             progress.line(&format!("-----> Launching v{version}...")).await;
-            match wait_rollout(&self.0, &result.app, version).await {
+            let rollout = wait_rollout(&self.0, &result.app, version);
+            let mut rollout = std::pin::pin!(rollout);
+            let outcomes = &self.0.rollouts;
+            let mut seen = 0;
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut rollout => break outcome,
+                    lines = outcomes.phase_lines(result.app.as_str(), version, seen) => {
+                        seen += lines.len();
+                        for line in &lines {
+                            progress.line(line).await;
+                        }
+                    }
+                }
+            };
+            let rest = outcomes.phase_lines_now(result.app.as_str(), version, seen);
+            for line in &rest {
+                progress.line(line).await;
+            }
+            let phase_shown = seen + rest.len() > 0;
+            match outcome {
                 Ok(Rollout::Up) => {
                     progress.line(&format!("-----> v{version} is up")).await;
                     Ok(())
@@ -102,14 +123,14 @@ impl paas_builder::BuildSink for ReleaseBuilds {
                 }
                 Ok(Rollout::Failed { reason, logs }) => {
                     progress.line(&format!(" !     v{version} failed: {reason}")).await;
-                    if !logs.is_empty() {
+                    if !logs.is_empty() && !phase_shown {
                         progress.line(" !     Its last log lines:").await;
                         for line in &logs {
                             progress.line(&format!("       {line}")).await;
                         }
                     }
                     Err(Rejection(format!(
-                        "v{version} did not become healthy ({reason}); the previous release keeps serving"
+                        "v{version} failed ({reason}); the previous release keeps serving"
                     )))
                 }
                 Err(e) => Err(Rejection(format!("cannot follow the rollout of v{version}: {}", e.message))),

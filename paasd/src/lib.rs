@@ -102,6 +102,8 @@ pub async fn run(
         ),
         _ => None,
     };
+    let storage = registry::PlatformStorage::new(registry.as_ref(), config.data_dir.join("repos"));
+    let _ = state.storage.set(Arc::new(storage));
     let scheduler = if config.docker {
         let platform = secrets::load_or_create_platform_id(&config.data_dir.join(PLATFORM_ID_FILE))
             .context("cannot read or create the platform id")?;
@@ -114,11 +116,15 @@ pub async fn run(
         if let Some(registry) = &registry {
             engine = engine.with_registry(registry.pull());
         }
-        Some(state.scheduler(engine, config.rollout))
+        let collector = state.collector(engine.clone(), config.gc);
+        Some((state.scheduler(engine, config.rollout), collector))
     } else {
         None
     };
-    let scheduler = scheduler.map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))));
+    let scheduler = scheduler.map(|(s, collector)| {
+        tokio::spawn(collector.run(stopped(stop_rx.clone())));
+        tokio::spawn(s.run(stopped(stop_rx.clone())))
+    });
     let builder_addr = match &builder_listener {
         Some(listener) => Some(listener.local_addr().context("the builder listener has no address")?),
         None => None,
@@ -133,12 +139,14 @@ pub async fn run(
                 let release: Arc<dyn paas_builder::BuildSink> = Arc::new(git::ReleaseBuilds(state.clone()));
                 let sink: Arc<dyn paas_builder::BuildSink> = match &registry {
                     Some(registry) => Arc::new(
-                        paas_builder::build::publish::PublishingSink::connect(
-                            registry.push_target(),
-                            release,
-                        )
-                        .await
-                        .context("the builder cannot reach the Docker engine")?,
+                        registry.gated(Arc::new(
+                            paas_builder::build::publish::PublishingSink::connect(
+                                registry.push_target(),
+                                release,
+                            )
+                            .await
+                            .context("the builder cannot reach the Docker engine")?,
+                        )),
                     ),
                     None => release,
                 };

@@ -5,14 +5,28 @@
 //! kept in the data dir (0600): `builder` pushes built images, `node` pulls them for
 //! the scheduler. Images are named by the gateway's loopback address, which every node
 //! serves on the same port, so one reference works on each of them.
+//!
+//! Disk hygiene's side of it: [`PlatformStorage`] is the controller's
+//! `scheduler::gc::Storage`: it deletes old builds' manifests through the registry's
+//! janitor, runs the registry's garbage collection, and removes a destroyed app's git
+//! repository (`<data_dir>/repos/<app>.git`). The collection waits until no push is in
+//! flight and keeps new ones waiting meanwhile ([`PushGate`], held by every push
+//! through [`GatedSink`]), and the registry is stopped while it runs (pulls in that
+//! moment fail and the scheduler retries them), so no upload can lose a layer.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use paas_builder::build::publish::RegistryTarget;
+use paas_builder::build::{BuildResult, BuildSink};
+use paas_builder::handler::{BoxFuture, Progress, Rejection};
+use paas_controller::scheduler::gc::{self, StorageError};
 use paas_controller::scheduler::RegistryPull;
+use paas_registry_proxy::janitor::{self, Janitor};
 use paas_registry_proxy::platform::{self, PlatformRegistry, RegistryListeners};
 
 use crate::secrets;
@@ -67,6 +81,8 @@ pub struct Registry {
     pub host: String,
     builder_secret: String,
     node_secret: String,
+    janitor: Janitor,
+    gate: PushGate,
     task: tokio::task::JoinHandle<Result<(), platform::PlatformError>>,
 }
 
@@ -107,7 +123,8 @@ impl Registry {
             builder_secret: builder_secret.clone(),
             node_secret: node_secret.clone(),
         };
-        let task = tokio::spawn(platform::run(config, listeners, shutdown));
+        let (janitor, jobs) = janitor::janitor();
+        let task = tokio::spawn(platform::run_with(config, listeners, Some(jobs), shutdown));
         let dial = SocketAddr::from(([127, 0, 0, 1], gateway_addr.port()));
         if !platform::wait_ready(dial, READY_LIMIT).await {
             task.abort();
@@ -119,7 +136,7 @@ impl Registry {
             );
         }
         tracing::info!(gateway = %host, registry = %settings.addr, "the registry is serving");
-        Ok(Registry { host, builder_secret, node_secret, task })
+        Ok(Registry { host, builder_secret, node_secret, janitor, gate: PushGate::default(), task })
     }
 
     /// Where the builder pushes, as `builder`.
@@ -134,6 +151,11 @@ impl Registry {
     /// How the scheduler pulls, as `node`.
     pub fn pull(&self) -> RegistryPull {
         RegistryPull { host: self.host.clone(), username: "node".into(), password: self.node_secret.clone() }
+    }
+
+    /// `inner` (the publishing sink), holding the push gate while it runs.
+    pub fn gated(&self, inner: Arc<dyn BuildSink>) -> GatedSink {
+        GatedSink { gate: self.gate.clone(), inner }
     }
 
     /// Waits until the registry has stopped (after shutdown).
@@ -151,4 +173,102 @@ impl Registry {
 fn tokio_listener(listener: TcpListener) -> anyhow::Result<tokio::net::TcpListener> {
     listener.set_nonblocking(true).context("cannot make a registry listener non-blocking")?;
     tokio::net::TcpListener::from_std(listener).context("cannot use a registry listener")
+}
+
+/// Held shared by every push and exclusively by the registry's garbage collection.
+#[derive(Debug, Clone, Default)]
+pub struct PushGate(Arc<tokio::sync::RwLock<()>>);
+
+/// A [`BuildSink`] that holds the [`PushGate`] while its inner sink pushes and
+/// releases, so the registry never collects garbage under an upload.
+pub struct GatedSink {
+    gate: PushGate,
+    inner: Arc<dyn BuildSink>,
+}
+
+impl BuildSink for GatedSink {
+    fn built<'a>(
+        &'a self,
+        result: BuildResult,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, Result<(), Rejection>> {
+        Box::pin(async move {
+            let _pushing = self.gate.0.read().await;
+            self.inner.built(result, progress).await
+        })
+    }
+}
+
+/// The registry (when one runs) and the git repositories, for disk hygiene.
+pub struct PlatformStorage {
+    registry: Option<(String, Janitor, PushGate)>,
+    repos: PathBuf,
+}
+
+impl PlatformStorage {
+    /// The storage of `registry` (if any) and the repositories under `repos`.
+    pub fn new(registry: Option<&Registry>, repos: PathBuf) -> Self {
+        Self { registry: registry.map(|r| (r.host.clone(), r.janitor.clone(), r.gate.clone())), repos }
+    }
+}
+
+/// `(repository, digest)` of `image` when it is `<host>/<repository>@<digest>`.
+fn in_registry<'a>(host: &str, image: &'a str) -> Option<(&'a str, &'a str)> {
+    image.strip_prefix(host)?.strip_prefix('/')?.split_once('@')
+}
+
+impl gc::Storage for PlatformStorage {
+    fn delete_image<'a>(&'a self, image: &'a str) -> gc::BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            let Some((host, janitor, _)) = &self.registry else { return Ok(()) };
+            let Some((repository, digest)) = in_registry(host, image) else { return Ok(()) };
+            janitor.delete_manifest(repository, digest).await.map(|_| ()).map_err(|e| StorageError::Delete {
+                image: image.to_owned(),
+                reason: paas_core::ErrorChain(&e).to_string(),
+            })
+        })
+    }
+
+    fn collect_garbage(&self) -> gc::BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(async move {
+            let Some((_, janitor, gate)) = &self.registry else { return Ok(()) };
+            let _no_pushes = gate.0.write().await;
+            janitor
+                .collect_garbage()
+                .await
+                .map_err(|e| StorageError::Collect(paas_core::ErrorChain(&e).to_string()))
+        })
+    }
+
+    fn remove_repository<'a>(&'a self, app: &'a str) -> gc::BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            // App names are one path component of [a-z0-9-] (`AppName`); refuse anything else.
+            if app.is_empty()
+                || !app.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Ok(());
+            }
+            let path = self.repos.join(format!("{app}.git"));
+            match tokio::fs::remove_dir_all(&path).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(StorageError::Repository { app: app.to_owned(), source: e })
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_images_of_the_registry_are_deleted_there() {
+        let host = "127.0.0.1:5050";
+        assert_eq!(in_registry(host, "127.0.0.1:5050/paas/a@sha256:ab"), Some(("paas/a", "sha256:ab")));
+        assert_eq!(in_registry(host, "127.0.0.1:50501/paas/a@sha256:ab"), None);
+        assert_eq!(in_registry(host, "paas/a:1234"), None);
+        assert_eq!(in_registry(host, "127.0.0.1:5050/paas/a:1234"), None);
+    }
 }

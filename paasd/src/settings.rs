@@ -44,6 +44,8 @@ pub struct PaasdConfig {
     pub buildpacks: BuildpackConfig,
     /// Drain and stop timing of rollouts.
     pub rollout: paas_controller::scheduler::RolloutConfig,
+    /// How many releases' images are kept, and how often old ones are collected.
+    pub gc: paas_controller::scheduler::gc::GcConfig,
 }
 
 /// The host's CA bundle, which buildpack builds get unless told otherwise.
@@ -166,7 +168,17 @@ impl PaasdConfig {
             drain: Duration::from_secs(seconds(&settings::DRAIN_SECONDS, 3600)?),
             stop_grace: Duration::from_secs(seconds(&settings::STOP_GRACE_SECONDS, 600)?),
         };
+        let keep =
+            read(&settings::KEEP_RELEASES).unwrap_or_else(|| settings::KEEP_RELEASES.default.to_owned());
+        let keep_releases = keep.parse().ok().filter(|n| (1..=10_000).contains(n)).with_context(|| {
+            format!("{} must be a number from 1 to 10000, got {keep:?}", settings::KEEP_RELEASES.name)
+        })?;
+        let gc = paas_controller::scheduler::gc::GcConfig {
+            keep_releases,
+            ..paas_controller::scheduler::gc::GcConfig::default()
+        };
         Ok(Self {
+            gc,
             rollout,
             buildpacks,
             router: Some(router),

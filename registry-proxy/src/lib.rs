@@ -9,12 +9,14 @@
 //! [`Authorizer`] trait and the static table of service principals), `keys` (the ES256
 //! key pair and its certificate), `token` (signing), `token_server` (the `/token`
 //! endpoint), `gateway` (the reverse proxy), `registry` (config and supervision),
-//! `platform` (all of it together, for the binary and for paasd), `settings` (the one
-//! place that reads the environment).
+//! `platform` (all of it together, for the binary and for paasd), `janitor` (deleting
+//! manifests and collecting garbage), `settings` (the one place that reads the
+//! environment).
 
 pub mod auth;
 pub mod error;
 pub mod gateway;
+pub mod janitor;
 pub mod keys;
 pub mod platform;
 pub mod registry;

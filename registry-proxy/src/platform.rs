@@ -4,7 +4,8 @@
 //! [`run`] loads (or makes) the signing key under the directory, writes the
 //! registry's configuration, supervises the registry and serves the token endpoint and
 //! the gateway on the listeners it is given, until shutdown. [`wait_ready`] tells when
-//! the registry answers through the gateway.
+//! the registry answers through the gateway. [`run_with`] also serves a
+//! [`crate::janitor::Janitor`], which deletes manifests and collects garbage.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
+use crate::janitor::JanitorJobs;
 use crate::keys::KeyError;
 use crate::registry::{self, RegistryConfig, RegistryError};
 use crate::{Gateway, GatewayConfig, SigningKey, StaticCredentials, TokenIssuer, TokenService};
@@ -78,6 +80,17 @@ pub async fn run(
     listeners: RegistryListeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PlatformError> {
+    run_with(config, listeners, None, shutdown).await
+}
+
+/// [`run`], also carrying out the jobs of a [`crate::janitor::Janitor`] (deleting
+/// manifests, collecting garbage) when given them.
+pub async fn run_with(
+    config: PlatformRegistry,
+    listeners: RegistryListeners,
+    janitor: Option<JanitorJobs>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PlatformError> {
     let key = Arc::new(SigningKey::load_or_generate(&config.dir.join("keys"))?);
     let token_addr = listeners.token.local_addr().map_err(PlatformError::Listener)?;
     let registry = RegistryConfig {
@@ -90,7 +103,8 @@ pub async fn run(
         root_cert: key.cert_path().to_owned(),
     };
     let credentials = StaticCredentials::new(config.builder_secret, config.node_secret);
-    let tokens = TokenService::new(TokenIssuer::new(key, ISSUER, SERVICE), Arc::new(credentials));
+    let issuer = TokenIssuer::new(key, ISSUER, SERVICE);
+    let tokens = TokenService::new(issuer.clone(), Arc::new(credentials));
     let gateway = Gateway::new(GatewayConfig { registry: config.registry_addr, token: token_addr });
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -100,7 +114,20 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let mut supervisor = tokio::spawn(registry::supervise(registry, wait()));
+    let (collect, collections) = tokio::sync::mpsc::channel(1);
+    let registry_addr = registry.addr;
+    let mut supervisor = tokio::spawn(registry::supervise_collecting(registry, collections, wait()));
+    let janitor = janitor.map(|jobs| {
+        let work = crate::janitor::serve(jobs, issuer, registry_addr, collect);
+        let stopped = wait();
+        // Ends with the registry, not with the last handle.
+        tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                () = stopped => {}
+            }
+        })
+    });
     let token_server = tokio::spawn(crate::run_token_server(listeners.token, tokens, wait()));
     let gateway = tokio::spawn(crate::run_gateway(listeners.gateway, gateway, wait()));
     // The supervisor ends early only when the registry's files cannot be written.
@@ -114,6 +141,9 @@ pub async fn run(
         None => supervisor.await,
     };
     let _ = tokio::join!(token_server, gateway);
+    if let Some(janitor) = janitor {
+        let _ = janitor.await;
+    }
     match registry {
         Ok(result) => result.map_err(PlatformError::from),
         Err(e) => {

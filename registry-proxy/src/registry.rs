@@ -1,6 +1,8 @@
 //! The CNCF Distribution registry (Debian's `docker-registry`) as a supervised child:
 //! its configuration is written from [`RegistryConfig`], and [`supervise`] keeps it
-//! running (restarting it with backoff when it exits) until shutdown, then kills it.
+//! running (restarting it with backoff when it exits) until shutdown, then kills it;
+//! when asked, it stops the registry, runs `docker-registry garbage-collect` and
+//! starts it again (see `janitor`).
 //!
 //! The configuration file is JSON, which is YAML too, so every path and URL in it is
 //! quoted correctly without a YAML writer.
@@ -132,6 +134,19 @@ pub async fn supervise(
     config: RegistryConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RegistryError> {
+    let (_keep, collections) = tokio::sync::mpsc::channel(1);
+    supervise_collecting(config, collections, shutdown).await
+}
+
+/// [`supervise`], also running the registry's garbage collection when asked on
+/// `collections`: the registry is stopped, `docker-registry garbage-collect` runs (its
+/// output goes to `registry.log` too), the registry starts again at once, and the
+/// request is answered with how the collection went.
+pub(crate) async fn supervise_collecting(
+    config: RegistryConfig,
+    mut collections: tokio::sync::mpsc::Receiver<crate::janitor::CollectRequest>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RegistryError> {
     let config_path = config.write()?;
     let log_path = config.log_path();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -146,6 +161,12 @@ pub async fn supervise(
                         let _ = child.kill().await;
                         tracing::info!("the registry stopped");
                         return Ok(());
+                    }
+                    Some(reply) = collections.recv() => {
+                        let _ = child.kill().await;
+                        let _ = reply.send(collect_garbage(&config.binary, &config_path, &log_path).await);
+                        backoff = FIRST_BACKOFF;
+                        continue;
                     }
                     status = child.wait() => {
                         let log = log_path.display();
@@ -167,8 +188,38 @@ pub async fn supervise(
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             () = tokio::time::sleep(backoff) => {}
+            Some(reply) = collections.recv() => {
+                let _ = reply.send(collect_garbage(&config.binary, &config_path, &log_path).await);
+            }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// How long a garbage collection may take.
+const COLLECT_LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs `docker-registry garbage-collect <config>` with the registry stopped; the
+/// error is for logs.
+async fn collect_garbage(binary: &Path, config: &Path, log: &Path) -> Result<(), String> {
+    tracing::info!("collecting the registry's garbage");
+    let run = async {
+        let log = fs::OpenOptions::new().create(true).append(true).open(log)?;
+        Command::new(binary)
+            .arg("garbage-collect")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .status()
+            .await
+    };
+    match tokio::time::timeout(COLLECT_LIMIT, run).await {
+        Err(_) => Err(format!("it took longer than {}s", COLLECT_LIMIT.as_secs())),
+        Ok(Err(e)) => Err(format!("cannot run {}: {e}", binary.display())),
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("it exited with {status}; see {}", log.display())),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod client;
 pub mod database;
 pub mod docker;
+pub mod load;
 pub mod platform;
 
 pub use client::{ApiClient, Reply};

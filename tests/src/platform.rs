@@ -59,6 +59,8 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
             drain: Duration::from_secs(1),
             stop_grace: Duration::from_secs(2),
         },
+        // Production's: 10 releases kept; `tests/hygiene.rs` keeps fewer.
+        gc: paas_controller::scheduler::gc::GcConfig::default(),
     };
     adjust(&mut config);
     let (shutdown, task) = start(&mut config, listener);

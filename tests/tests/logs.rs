@@ -91,6 +91,25 @@ async fn logs_show_every_process_and_follow_new_ones() {
     );
     assert_eq!(logs(&admin, "hello", "lines=0").await, "");
 
+    // Filtered by the containers' labels: one process type, one release.
+    let workers = logs(&admin, "hello", "type=worker").await;
+    assert!(workers.contains(" app[worker.1]: hello from worker.1\n"), "{workers}");
+    assert!(workers.lines().all(|l| parse(l).1.starts_with("worker.")), "only workers:\n{workers}");
+    let releases = admin.get("/v1/apps/hello/releases").await.expect(200);
+    let current = releases[0]["version"].as_u64().expect("a release number");
+    assert_eq!(logs(&admin, "hello", &format!("release={current}")).await, text);
+    assert_eq!(logs(&admin, "hello", &format!("release={}&type=web", current + 1)).await, "");
+    let web = logs(&admin, "hello", &format!("release={current}&type=web&lines=1")).await;
+    assert_eq!(web.lines().count(), 1, "{web}");
+    assert_eq!(parse(web.trim_end()).1, "web.1", "{web}");
+    let bad = reqwest::Client::new()
+        .get(format!("{}/v1/apps/hello/logs?type=Not%20a%20type", admin.base))
+        .bearer_auth(admin.token.as_deref().expect("signed in"))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(bad.status(), 400);
+
     // Following: the lines so far, then those of a process started afterwards.
     let mut followed = reqwest::Client::new()
         .get(format!("{}/v1/apps/hello/logs?follow=true&lines=10", platform.url))

@@ -2,17 +2,17 @@
 //! under load through the real `paas-router`, a long request across a deploy, and a
 //! release whose health check never passes.
 //!
-//! The load generator runs in the test: `CONNECTIONS` keep-alive connections plus one
-//! that opens a new connection per request, all to the router on 127.0.0.1, until told
-//! to stop. The number of deploys is `PAAS_TEST_ROLLOUT_DEPLOYS` (default 3, to fit CI
+//! The load generator (`paas_tests::load`) runs in the test: `CONNECTIONS` keep-alive
+//! connections plus one that opens a new connection per request, all to the router on
+//! 127.0.0.1, until told to stop. The number of deploys is `PAAS_TEST_ROLLOUT_DEPLOYS` (default 3, to fit CI
 //! time; the acceptance asks for 10).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use paas_tests::checkout::{Checkout, ImageCleanup};
 use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::load::Load;
 use paas_tests::{eventually, spawn_platform_with, ApiClient, TestPlatform};
 use serde_json::{json, Value};
 
@@ -109,104 +109,6 @@ impl Deployer {
             .filter(|c| c.running && c.labels.get("paas.app").map(String::as_str) == Some(app))
             .map(|c| (c.labels["paas.release"].clone(), c.process()))
             .collect()
-    }
-}
-
-/// What the load generator saw.
-#[derive(Debug, Default)]
-struct Counts {
-    ok: AtomicU64,
-    bad_status: AtomicU64,
-    errors: AtomicU64,
-    first_failures: Mutex<Vec<String>>,
-}
-
-impl Counts {
-    fn failure(&self, what: String) {
-        let mut first = self.first_failures.lock().expect("not poisoned");
-        if first.len() < 10 {
-            first.push(what);
-        }
-    }
-}
-
-/// Load on `app` through the router until `stop` turns true (or 20 minutes pass).
-struct Load {
-    counts: Arc<Counts>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(platform: &TestPlatform, app: &str, keep_alive: usize, body_prefix: Option<String>) -> Load {
-        let counts = Arc::new(Counts::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let url = format!("http://{}/", platform.router_addr());
-        assert!(url.starts_with("http://127.0.0.1:"), "load only to the loopback router");
-        let host = format!("{app}.{}", platform.config.domain);
-        let mut tasks = Vec::new();
-        for n in 0..=keep_alive {
-            // The last one opens a new connection for every request.
-            let fresh = n == keep_alive;
-            let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(20));
-            builder =
-                if fresh { builder.pool_max_idle_per_host(0) } else { builder.pool_max_idle_per_host(1) };
-            let client = builder.build().expect("a client");
-            let (counts, stop, url, host, prefix) =
-                (counts.clone(), stop.clone(), url.clone(), host.clone(), body_prefix.clone());
-            tasks.push(tokio::spawn(async move {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
-                while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
-                    match client.get(&url).header("Host", &host).send().await {
-                        Ok(resp) => {
-                            let status = resp.status().as_u16();
-                            let body = resp.text().await;
-                            match body {
-                                Ok(body)
-                                    if status == 200
-                                        && prefix.as_deref().is_none_or(|p| body.starts_with(p)) =>
-                                {
-                                    counts.ok.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Ok(body) => {
-                                    counts.bad_status.fetch_add(1, Ordering::Relaxed);
-                                    counts.failure(format!("{status}: {body}"));
-                                }
-                                Err(e) => {
-                                    counts.errors.fetch_add(1, Ordering::Relaxed);
-                                    counts.failure(format!("body: {e:?}"));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            counts.errors.fetch_add(1, Ordering::Relaxed);
-                            counts.failure(format!("request: {e:?}"));
-                        }
-                    }
-                    // Keep the two cores usable by the platform under test.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }));
-        }
-        Load { counts, stop, tasks }
-    }
-
-    /// Stops the load and returns (requests, non-2xx, connection errors).
-    async fn finish(self) -> (u64, u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            task.await.expect("a load task ended");
-        }
-        let c = &self.counts;
-        let (ok, bad, errors) = (
-            c.ok.load(Ordering::Relaxed),
-            c.bad_status.load(Ordering::Relaxed),
-            c.errors.load(Ordering::Relaxed),
-        );
-        let failures = c.first_failures.lock().expect("not poisoned").clone();
-        println!("load: {} requests, {bad} non-2xx, {errors} connection errors", ok + bad + errors);
-        assert!(bad == 0 && errors == 0, "failures under load (first ones): {failures:#?}");
-        (ok + bad + errors, bad, errors)
     }
 }
 

@@ -1,4 +1,6 @@
-//! `logs [-n N] [--tail]`: the app's log lines, printed as they arrive.
+//! `logs [-n N] [--tail] [--type TYPE] [--release N]`: the app's log lines (of one
+//! process type or release when asked), printed as they arrive. The router's access
+//! lines are not among them.
 
 use std::io::{self, BufRead, BufReader, Write};
 
@@ -6,14 +8,34 @@ use super::Ctx;
 use crate::error::CliError;
 
 /// `paas logs`: the newest lines; with `--tail`, then every new line until Ctrl-C.
-pub(super) fn show(ctx: &Ctx, num: &str, tail: bool) -> anyhow::Result<()> {
+pub(super) fn show(
+    ctx: &Ctx,
+    num: &str,
+    tail: bool,
+    process_type: Option<&str>,
+    release: Option<&str>,
+) -> anyhow::Result<()> {
     let lines: u32 = num.trim().parse().map_err(|_| {
         CliError::new(format!("invalid number of lines: {num}"))
             .hint("pass -n with a whole number, e.g. -n 200")
     })?;
+    let mut path = format!("logs?lines={lines}&follow={tail}");
+    if let Some(process_type) = process_type {
+        let process_type = paas_core::ProcessType::parse(process_type.trim()).map_err(|e| {
+            CliError::new(format!("invalid process type {process_type:?}: {e}")).hint("e.g. --type web")
+        })?;
+        path.push_str(&format!("&type={process_type}"));
+    }
+    if let Some(release) = release {
+        let version = paas_core::ReleaseVersion::parse(release.trim()).map_err(|e| {
+            CliError::new(format!("invalid release {release:?}: {e}"))
+                .hint("e.g. --release 3 or --release v3")
+        })?;
+        path.push_str(&format!("&release={}", version.get()));
+    }
     let app = ctx.app()?;
     let api = ctx.api()?;
-    let response = api.get_text_stream(&format!("/apps/{app}/logs?lines={lines}&follow={tail}"), tail)?;
+    let response = api.get_text_stream(&format!("/apps/{app}/{path}"), tail)?;
     let broke = |e: io::Error| {
         CliError::new(format!("the log stream from the paas API at {} broke: {e}", api.base()))
     };

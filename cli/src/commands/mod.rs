@@ -8,6 +8,7 @@ mod config;
 mod domains;
 mod git;
 mod healthchecks;
+mod limits;
 mod logs;
 mod perms;
 mod releases;
@@ -51,12 +52,18 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 
         Ps(_) => scale::ps(&ctx),
         Scale { changes, .. } => scale::scale(&ctx, &changes),
+        PsRestart { process_type, .. } => limits::restart(&ctx, process_type.as_deref()),
+        Limits(_) => limits::list(&ctx),
+        LimitsSet { memory, cpu, .. } => limits::set(&ctx, &memory, &cpu),
+        LimitsUnset { process_type, .. } => limits::unset(&ctx, &process_type),
         Healthchecks(_) => healthchecks::list(&ctx),
         HealthchecksSet { process_type, path, timeout, interval, attempts, .. } => {
             healthchecks::set(&ctx, &process_type, path, timeout.as_deref(), interval.as_deref(), attempts)
         }
         HealthchecksUnset { process_type, .. } => healthchecks::unset(&ctx, &process_type),
-        Logs { num, tail, .. } => logs::show(&ctx, &num, tail),
+        Logs { num, tail, process_type, release, .. } => {
+            logs::show(&ctx, &num, tail, process_type.as_deref(), release.as_deref())
+        }
         Run { no_tty, command, .. } => run::run(&ctx, no_tty, &command),
 
         Builds(_) => builds::list(&ctx),

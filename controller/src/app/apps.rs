@@ -79,6 +79,9 @@ pub async fn info(state: &State, caller: &Caller, name: &str) -> ApiResult<AppIn
 pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()> {
     let row = find_app(state, caller, name, Need::Own).await?;
     let mut tx = state.db.begin_write().await?;
+    // Read with the delete, which takes them away: what is left to clean up after.
+    let images: Vec<String> =
+        db::builds::build_image_list_for_app(&mut tx, row.id).await?.into_iter().map(|b| b.image).collect();
     if !db::apps::app_delete(&mut tx, row.id).await? {
         return Err(ApiError::not_found(format!("app {name} not found")));
     }
@@ -86,5 +89,6 @@ pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()
     tx.commit().await?;
     super::routes_changed(state).await;
     super::processes_changed(state);
+    crate::scheduler::gc::clean_destroyed(state, &row.name, &images).await;
     Ok(())
 }

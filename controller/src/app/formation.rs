@@ -1,4 +1,5 @@
-//! Formation: read, and scale. Scaling is not a release.
+//! Formation: read, and scale. Scaling is not a release. The `release` type (the
+//! release command) is no process: it is neither listed nor scaled.
 
 use std::collections::BTreeMap;
 
@@ -9,16 +10,18 @@ use super::access::{app_for, Need};
 use crate::auth::Caller;
 use crate::db::{self, apps::AppRow, Conn};
 use crate::error::{ApiError, ApiResult};
+use crate::scheduler::desired::RELEASE_TYPE;
 use crate::State;
 
-/// The process types of the app's current build, when it has one.
+/// The process types of the app's current build that run as processes (all but
+/// `release`), when it has one.
 async fn build_types(conn: &mut Conn, app: &AppRow) -> ApiResult<Option<Vec<ProcessType>>> {
     let (_, build_id) = super::config::current(conn, app.id, app.last_release).await?;
     let Some(build_id) = build_id else { return Ok(None) };
     let Some(json) = db::releases::build_process_types(conn, build_id).await? else { return Ok(None) };
     let types: BTreeMap<ProcessType, String> =
         serde_json::from_str(&json).map_err(|e| ApiError::internal("reading a build's process types", e))?;
-    Ok(Some(types.into_keys().collect()))
+    Ok(Some(types.into_keys().filter(|t| t.as_str() != RELEASE_TYPE).collect()))
 }
 
 /// The app's formation: every stored quantity, and 0 for the build's other types.
@@ -26,6 +29,7 @@ pub async fn formation_of(conn: &mut Conn, app: &AppRow) -> ApiResult<Vec<Proces
     let mut quantities: BTreeMap<String, u32> = db::formations::formation_list_for_app(conn, app.id)
         .await?
         .into_iter()
+        .filter(|row| row.process_type != RELEASE_TYPE)
         .map(|row| (row.process_type, u32::try_from(row.quantity).unwrap_or_default()))
         .collect();
     for t in build_types(conn, app).await?.unwrap_or_default() {
@@ -57,6 +61,10 @@ pub async fn scale(
     }
     let mut wanted: BTreeMap<ProcessType, Quantity> = BTreeMap::new();
     for u in &update.updates {
+        if u.process_type == RELEASE_TYPE {
+            return Err(ApiError::invalid("the release type cannot be scaled")
+                .with_hint("the Procfile's `release:` command runs once per release, before it rolls out"));
+        }
         wanted.insert(ProcessType::parse(&u.process_type)?, Quantity::new(u.quantity)?);
     }
     let app = {

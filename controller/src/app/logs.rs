@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use super::access::{find_app, Need};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorKind};
-use crate::scheduler::logs::{self, LogLine};
+use crate::scheduler::logs::{self, LogFilter, LogLine};
 use crate::State;
 
 /// How many lines are sent first when the request does not say.
@@ -22,25 +22,35 @@ pub const MAX_LINES: i64 = 10_000;
 /// The body of a logs response: lines of text, as they come.
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>>>>;
 
-/// The newest `lines` lines of the app's processes (default [`DEFAULT_LINES`]) in time
-/// order and, with `follow`, the lines they write afterwards until the client goes away.
-pub async fn logs(
-    state: &State,
-    caller: &Caller,
-    name: &str,
-    lines: Option<i64>,
-    follow: bool,
-) -> ApiResult<LogStream> {
-    let lines = lines_wanted(lines)?;
+/// What a logs request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct LogsRequest {
+    /// How many of the newest lines (default [`DEFAULT_LINES`]).
+    pub lines: Option<i64>,
+    /// Whether to go on with the lines written afterwards.
+    pub follow: bool,
+    /// Only processes of this type.
+    pub process_type: Option<String>,
+    /// Only processes of this release.
+    pub release: Option<i64>,
+}
+
+/// The newest lines of the app's processes (those of one type or release when asked)
+/// in time order and, with `follow`, the lines they write afterwards until the client
+/// goes away.
+pub async fn logs(state: &State, caller: &Caller, name: &str, request: LogsRequest) -> ApiResult<LogStream> {
+    let lines = lines_wanted(request.lines)?;
+    let filter = filter_wanted(request.process_type.as_deref(), request.release)?;
+    let follow = request.follow;
     let app = find_app(state, caller, name, Need::Collaborate).await?;
     let engine = state.engine.get().ok_or_else(no_engine)?;
     if follow {
-        let stream = logs::follow(engine.clone(), app.name, lines, state.shutdown.subscribe())
+        let stream = logs::follow(engine.clone(), app.name, filter, lines, state.shutdown.subscribe())
             .await
             .map_err(engine_failed)?;
         Ok(Box::pin(stream.map(|text| Ok(Bytes::from(text)))))
     } else {
-        let text: String = logs::recent(engine, &app.name, lines)
+        let text: String = logs::recent_matching(engine, &app.name, &filter, lines)
             .await
             .map_err(engine_failed)?
             .iter()
@@ -56,6 +66,26 @@ fn lines_wanted(requested: Option<i64>) -> ApiResult<usize> {
         .ok()
         .filter(|_| n <= MAX_LINES)
         .ok_or_else(|| ApiError::invalid(format!("lines must be 0 to {MAX_LINES}")))
+}
+
+fn filter_wanted(process_type: Option<&str>, release: Option<i64>) -> ApiResult<LogFilter> {
+    let process_type = process_type
+        .map(|t| {
+            paas_core::ProcessType::parse(t).map(|t| t.to_string()).map_err(|e| {
+                ApiError::invalid(format!("type: {e}")).with_hint("name a process type, e.g. type=web")
+            })
+        })
+        .transpose()?;
+    let release = release
+        .map(|r| {
+            u32::try_from(r)
+                .ok()
+                .and_then(|v| paas_core::ReleaseVersion::new(v).ok())
+                .map(|v| i64::from(v.get()))
+                .ok_or_else(|| ApiError::invalid("release must be a release number, e.g. release=3"))
+        })
+        .transpose()?;
+    Ok(LogFilter { process_type, release })
 }
 
 fn no_engine() -> ApiError {
@@ -76,6 +106,16 @@ fn engine_failed(e: bollard::errors::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_are_parsed() {
+        assert_eq!(filter_wanted(None, None).unwrap(), LogFilter::default());
+        let filter = filter_wanted(Some("worker"), Some(3)).unwrap();
+        assert_eq!(filter, LogFilter { process_type: Some("worker".into()), release: Some(3) });
+        for (t, r) in [(Some("Web!"), None), (Some(""), None), (None, Some(0)), (None, Some(-1))] {
+            assert_eq!(filter_wanted(t, r).unwrap_err().kind, ErrorKind::InvalidRequest, "{t:?} {r:?}");
+        }
+    }
 
     #[test]
     fn lines_are_bounded() {

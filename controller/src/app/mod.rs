@@ -11,10 +11,12 @@ pub mod events;
 pub mod formation;
 pub mod git;
 pub mod healthchecks;
+pub mod limits;
 pub mod logs;
 pub mod perms;
 pub mod processes;
 pub mod releases;
+pub mod restart;
 pub mod run;
 pub mod tokens;
 pub mod users;
@@ -36,6 +38,7 @@ pub async fn routes_changed(state: &State) {
 /// release, a scale, an app destroyed.
 pub fn processes_changed(state: &State) {
     state.processes.nudge();
+    state.collection.nudge();
 }
 
 /// Whether the platform can serve requests: the database answers.

@@ -88,6 +88,12 @@ pub async fn rollback(
     let old = db::releases::release_by_version(&mut tx, app.id, target)
         .await?
         .ok_or_else(|| release_not_found(name, target))?;
+    if let Some(build_id) = old.build_id {
+        if db::builds::build_collected_at(&mut tx, build_id).await?.is_some() {
+            return Err(ApiError::conflict(format!("the image of v{target} was removed"))
+                .with_hint("keep more releases with PAAS_KEEP_RELEASES"));
+        }
+    }
     let summary = format!("Rollback to v{target}");
     let release = NewRelease {
         app_id: app.id,
@@ -135,17 +141,27 @@ pub const ROLLOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(60
 
 /// Waits for the rollout of `version` of `app` (made by a push the builder authorized)
 /// to end: up to twice the `web` health check's attempts × (interval + timeout), plus
-/// [`ROLLOUT_SLACK`].
+/// [`ROLLOUT_SLACK`], plus the release command's time limit when the build has one.
 pub async fn wait_rollout(state: &State, app: &paas_core::AppName, version: i64) -> ApiResult<Rollout> {
-    let check = {
+    let (check, release_command) = {
         let mut conn = state.db.pool.acquire().await?;
         let row = db::apps::app_by_name(&mut conn, app.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("app {app} not found")))?;
-        db::healthchecks::healthcheck_list_for_app(&mut conn, row.id)
+        let check = db::healthchecks::healthcheck_list_for_app(&mut conn, row.id)
             .await?
             .into_iter()
-            .find(|c| c.process_type == "web")
+            .find(|c| c.process_type == "web");
+        let build =
+            db::releases::release_by_version(&mut conn, row.id, version).await?.and_then(|r| r.build_id);
+        let types = match build {
+            Some(id) => db::releases::build_process_types(&mut conn, id).await?,
+            None => None,
+        };
+        let release_command = types
+            .and_then(|t| serde_json::from_str::<std::collections::BTreeMap<String, String>>(&t).ok())
+            .is_some_and(|t| t.contains_key(crate::scheduler::desired::RELEASE_TYPE));
+        (check, release_command)
     };
     let budget = match check {
         Some(c) => {
@@ -154,7 +170,10 @@ pub async fn wait_rollout(state: &State, app: &paas_core::AppName, version: i64)
         }
         None => crate::scheduler::health::Check::default_check().budget(),
     };
-    let limit = budget * 2 + ROLLOUT_SLACK;
+    let mut limit = budget * 2 + ROLLOUT_SLACK;
+    if release_command {
+        limit += crate::scheduler::release_phase::TIME_LIMIT;
+    }
     Ok(match state.rollouts.wait(app.as_str(), version, limit).await {
         Some(crate::scheduler::Outcome::Succeeded) => Rollout::Up,
         Some(crate::scheduler::Outcome::Failed { reason, logs }) => Rollout::Failed { reason, logs },

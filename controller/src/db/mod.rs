@@ -16,6 +16,7 @@ pub mod domains;
 pub mod events;
 pub mod formations;
 pub mod healthchecks;
+pub mod process_settings;
 pub mod releases;
 pub mod routes;
 pub mod tokens;

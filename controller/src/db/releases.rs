@@ -58,8 +58,8 @@ pub struct NewRelease<'a> {
 pub async fn release_insert(conn: &mut Conn, new: NewRelease<'_>) -> Result<(), sqlx::Error> {
     let status = if new.build_id.is_some() { STATUS_PENDING } else { STATUS_SUCCEEDED };
     sqlx::query(
-        "INSERT INTO releases (app_id, version, build_id, config, summary, created_by, created_at, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO releases (app_id, version, build_id, config, summary, created_by, created_at, status, \
+         release_phase) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
     )
     .bind(new.app_id)
     .bind(new.version)
@@ -147,12 +147,14 @@ pub struct CurrentReleaseRow {
     pub process_types: String,
     /// `pending` or `succeeded`.
     pub status: String,
+    /// Whether its release command ran: `pending`, `running`, `succeeded`, `failed`.
+    pub release_phase: String,
 }
 
 /// Every app's newest release that has not failed, when it has a build, by app name.
 pub async fn release_current_with_build_list(conn: &mut Conn) -> Result<Vec<CurrentReleaseRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.name AS app, r.version, r.config, b.image, b.process_types, r.status \
+        "SELECT a.name AS app, r.version, r.config, b.image, b.process_types, r.status, r.release_phase \
          FROM apps a JOIN releases r ON r.app_id = a.id \
          JOIN builds b ON b.id = r.build_id \
          WHERE r.version = (SELECT MAX(n.version) FROM releases n WHERE n.app_id = a.id AND n.status <> 'failed') \
@@ -207,4 +209,33 @@ pub async fn release_current_version(conn: &mut Conn, app_id: i64) -> Result<Opt
         .bind(app_id)
         .fetch_one(conn)
         .await
+}
+
+/// A release phase that has not run yet.
+pub const PHASE_PENDING: &str = "pending";
+/// A release phase under way.
+pub const PHASE_RUNNING: &str = "running";
+/// A release phase whose command exited 0.
+pub const PHASE_SUCCEEDED: &str = "succeeded";
+/// A release phase whose command failed.
+pub const PHASE_FAILED: &str = "failed";
+
+/// Sets the release phase of a pending release of the app named `app`; returns whether
+/// the release was still pending.
+pub async fn release_phase_set(
+    conn: &mut Conn,
+    app: &str,
+    version: i64,
+    phase: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE releases SET release_phase = $1 \
+         WHERE version = $2 AND status = 'pending' AND app_id = (SELECT id FROM apps WHERE name = $3)",
+    )
+    .bind(phase)
+    .bind(version)
+    .bind(app)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

@@ -10,7 +10,7 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::State;
 
-/// `?lines=N&follow=true` of a logs request.
+/// `?lines=N&follow=true&type=web&release=3` of a logs request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
@@ -19,11 +19,19 @@ pub struct LogsQuery {
     /// Keep the response open and send new lines as the processes write them, also
     /// those of processes started later (default false).
     pub follow: Option<bool>,
+    /// Only the processes of this type, e.g. `web` (default: every type).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub process_type: Option<String>,
+    /// Only the processes of this release number (default: every release still running
+    /// or stopped on the engine).
+    pub release: Option<i64>,
 }
 
-/// The app's logs: the newest lines of every process, in time order, one per line as
-/// `<time> app[<process>]: <text>`; with `follow=true` the response goes on until the
-/// client hangs up. Needs the Docker engine (503 without one).
+/// The app's logs: the newest lines of every process (or of one type or release), in
+/// time order, one per line as `<time> app[<process>]: <text>`; with `follow=true` the
+/// response goes on until the client hangs up. Needs the Docker engine (503 without
+/// one). The router's access lines are not among them.
 #[utoipa::path(operation_id = "logs_get", get, path = "/v1/apps/{app}/logs", tag = "logs",
     security(("bearer" = [])), params(("app" = String, Path), LogsQuery),
     responses((status = 200, content_type = "text/plain; charset=utf-8",
@@ -36,7 +44,14 @@ pub async fn get(
     name: web::Path<String>,
     query: web::Query<LogsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let lines = app::logs::logs(&state, &caller, &name, query.lines, query.follow.unwrap_or(false)).await?;
+    let query = query.into_inner();
+    let request = app::logs::LogsRequest {
+        lines: query.lines,
+        follow: query.follow.unwrap_or(false),
+        process_type: query.process_type,
+        release: query.release,
+    };
+    let lines = app::logs::logs(&state, &caller, &name, request).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .insert_header((CACHE_CONTROL, "no-store"))

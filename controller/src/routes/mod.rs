@@ -9,11 +9,13 @@ pub mod domains;
 pub mod formation;
 pub mod healthchecks;
 pub mod internal;
+pub mod limits;
 pub mod logs;
 pub mod perms;
 pub mod platform;
 pub mod processes;
 pub mod releases;
+pub mod restart;
 pub mod run;
 pub mod tokens;
 pub mod users;
@@ -59,6 +61,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(formation::get)
                 .service(formation::scale)
                 .service(processes::list)
+                .service(restart::restart)
+                .service(limits::get)
+                .service(limits::set)
+                .service(limits::unset)
                 .service(healthchecks::list)
                 .service(healthchecks::set)
                 .service(healthchecks::unset)

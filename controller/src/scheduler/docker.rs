@@ -1,13 +1,15 @@
 //! The Docker side of the scheduler, through bollard: list this platform's containers,
 //! create and start one for a process, remove one, and make the platform network.
 //!
-//! Containers are named `paas-<platform>-<app>-v<release>-<type>.<index>` and labelled
-//! with [`LABEL_PLATFORM`], [`LABEL_APP`], [`LABEL_RELEASE`], [`LABEL_TYPE`] and
-//! [`LABEL_INDEX`]; the labels, not the names, say which process a container is. A
-//! container gets the image, the command, the environment, the platform network and
-//! the restart policy `no` (the scheduler restarts exited processes itself, with
-//! backoff, so that each restart is health-checked again), and nothing else: no mounts,
-//! no privileges, never the Docker socket.
+//! Containers are named `paas-<platform>-<app>-v<release>-<type>.<index>` (then
+//! `-g<generation>` from the first restart on) and labelled with [`LABEL_PLATFORM`],
+//! [`LABEL_APP`], [`LABEL_RELEASE`], [`LABEL_TYPE`], [`LABEL_INDEX`] and
+//! [`LABEL_GENERATION`] (absent: 0); the labels, not the names, say which process a
+//! container is. A container gets the image, the command, the environment, the platform
+//! network, its type's memory limit (swap equal: none) and CPU limit, and the restart
+//! policy `no` (the scheduler restarts exited processes itself, with backoff, so that
+//! each restart is health-checked again), and nothing else: no mounts, no privileges,
+//! never the Docker socket.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,6 +39,8 @@ pub const LABEL_RELEASE: &str = "paas.release";
 pub const LABEL_TYPE: &str = "paas.type";
 /// The process index, from 1.
 pub const LABEL_INDEX: &str = "paas.index";
+/// The process's generation (bumped by `ps:restart` and limit changes); absent is 0.
+pub const LABEL_GENERATION: &str = "paas.generation";
 
 /// A Docker engine, on the platform network of one platform.
 #[derive(Debug, Clone)]
@@ -196,9 +200,13 @@ impl Engine {
     /// first when the engine does not have it.
     pub async fn start(&self, process: &DesiredProcess) -> Result<String, Error> {
         let key = &process.key;
-        let name =
+        let mut name =
             format!("paas-{}-{}-v{}-{}.{}", self.platform, key.app, key.release, key.process_type, key.index);
+        if key.generation > 0 {
+            name.push_str(&format!("-g{}", key.generation));
+        }
         let labels = HashMap::from([
+            (LABEL_GENERATION.to_owned(), key.generation.to_string()),
             (LABEL_PLATFORM.to_owned(), self.platform.clone()),
             (LABEL_APP.to_owned(), key.app.clone()),
             (LABEL_RELEASE.to_owned(), key.release.to_string()),
@@ -220,6 +228,9 @@ impl Engine {
                     maximum_retry_count: None,
                 }),
                 init: Some(true),
+                memory: process.memory_bytes,
+                memory_swap: process.memory_bytes,
+                nano_cpus: process.nano_cpus,
                 ..Default::default()
             }),
             ..Default::default()
@@ -297,6 +308,10 @@ fn key_from_labels(labels: &HashMap<String, String>) -> Option<ProcessKey> {
         release: labels.get(LABEL_RELEASE)?.parse().ok()?,
         process_type: labels.get(LABEL_TYPE)?.clone(),
         index: labels.get(LABEL_INDEX)?.parse().ok()?,
+        generation: match labels.get(LABEL_GENERATION) {
+            Some(g) => g.parse().ok()?,
+            None => 0,
+        },
     })
 }
 

@@ -14,7 +14,8 @@
 //! on and drops what it already sent, so no line is sent twice or lost.
 //!
 //! Which process a container runs comes from its labels ([`Engine::list`]), never its
-//! name.
+//! name; a [`LogFilter`] keeps the containers of one process type or one release
+//! (`paas.type`, `paas.release`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -30,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::docker::Engine;
-use super::plan::ContainerState;
+use super::plan::{ContainerState, ProcessKey};
 
 /// How often a follow looks for containers of the app that it does not follow yet.
 pub const RELIST_INTERVAL: Duration = Duration::from_secs(1);
@@ -63,9 +64,36 @@ impl LogLine {
     }
 }
 
+/// Which of an app's processes to read: all of them by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Only processes of this type (`web`, `worker`).
+    pub process_type: Option<String>,
+    /// Only processes of this release.
+    pub release: Option<i64>,
+}
+
+impl LogFilter {
+    /// Whether the process `key` is wanted.
+    pub fn matches(&self, key: &ProcessKey) -> bool {
+        self.process_type.as_ref().is_none_or(|t| *t == key.process_type)
+            && self.release.is_none_or(|r| r == key.release)
+    }
+}
+
 /// The newest `lines` lines of the app's containers, oldest first.
 pub async fn recent(engine: &Engine, app: &str, lines: usize) -> Result<Vec<LogLine>, Error> {
-    Ok(backlog(engine, app, lines).await?.0)
+    recent_matching(engine, app, &LogFilter::default(), lines).await
+}
+
+/// The newest `lines` lines of the app's containers that `filter` wants, oldest first.
+pub async fn recent_matching(
+    engine: &Engine,
+    app: &str,
+    filter: &LogFilter,
+    lines: usize,
+) -> Result<Vec<LogLine>, Error> {
+    Ok(backlog(engine, app, filter, lines).await?.0)
 }
 
 /// The newest `lines` lines of the app's containers, then every line they and the
@@ -75,12 +103,13 @@ pub async fn recent(engine: &Engine, app: &str, lines: usize) -> Result<Vec<LogL
 pub async fn follow(
     engine: Engine,
     app: String,
+    filter: LogFilter,
     lines: usize,
     stop: watch::Receiver<bool>,
 ) -> Result<impl Stream<Item = String> + 'static, Error> {
-    let (first, positions) = backlog(&engine, &app, lines).await?;
+    let (first, positions) = backlog(&engine, &app, &filter, lines).await?;
     let (tx, rx) = mpsc::channel::<String>(BUFFERED_LINES);
-    tokio::spawn(pump(engine, app, positions, tx, stop));
+    tokio::spawn(pump(engine, app, filter, positions, tx, stop));
     let first: String = first.iter().map(LogLine::render).collect();
     let rest =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|line| (line, rx)) });
@@ -95,14 +124,14 @@ struct AppContainer {
     live: bool,
 }
 
-async fn containers(engine: &Engine, app: &str) -> Result<Vec<AppContainer>, Error> {
+async fn containers(engine: &Engine, app: &str, filter: &LogFilter) -> Result<Vec<AppContainer>, Error> {
     Ok(engine
         .list()
         .await?
         .into_iter()
         .filter_map(|c| {
             let key = c.key?;
-            (key.app == app).then(|| AppContainer {
+            (key.app == app && filter.matches(&key)).then(|| AppContainer {
                 id: c.id,
                 process: key.process_name(),
                 live: c.state == ContainerState::Live,
@@ -116,11 +145,12 @@ async fn containers(engine: &Engine, app: &str) -> Result<Vec<AppContainer>, Err
 async fn backlog(
     engine: &Engine,
     app: &str,
+    filter: &LogFilter,
     lines: usize,
 ) -> Result<(Vec<LogLine>, HashMap<String, Option<i128>>), Error> {
     let mut all = Vec::new();
     let mut positions = HashMap::new();
-    for container in containers(engine, app).await? {
+    for container in containers(engine, app, filter).await? {
         // One line at least, to learn where the container is even when none are wanted.
         let tail = lines.max(1).to_string();
         let options = options(false).tail(&tail).build();
@@ -149,6 +179,7 @@ async fn backlog(
 async fn pump(
     engine: Engine,
     app: String,
+    filter: LogFilter,
     mut positions: HashMap<String, Option<i128>>,
     out: mpsc::Sender<String>,
     mut stop: watch::Receiver<bool>,
@@ -164,7 +195,7 @@ async fn pump(
                 if out.is_closed() {
                     break;
                 }
-                let now = match containers(&engine, &app).await {
+                let now = match containers(&engine, &app, &filter).await {
                     Ok(now) => now,
                     Err(e) => {
                         // The scheduler warns about an engine that fails; no flood from here.

@@ -13,15 +13,18 @@
 //! without a restart; an interrupted drain starts over. [`Scheduler::run`] reconciles
 //! every [`INTERVAL`] (every [`BUSY_INTERVAL`] while a rollout, check, drain or backoff
 //! is under way) and whenever [`Nudge::nudge`] is called; an error is logged and the
-//! next run is the retry.
+//! next run is the retry. A release command ([`release_phase`]) runs in a spawned task
+//! that the reconciler starts and later runs see through memory and the store.
 
 pub mod board;
 pub mod desired;
 pub mod docker;
+pub mod gc;
 pub mod health;
 pub mod logs;
 pub mod oneoff;
 pub mod plan;
+pub mod release_phase;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -96,23 +99,29 @@ pub enum Outcome {
     },
 }
 
-/// The outcomes of the rollouts this controller saw, for pushes waiting on them.
+/// The outcomes of the rollouts this controller saw, and the output of their release
+/// commands, for pushes waiting on them.
 #[derive(Debug)]
-pub struct Outcomes(watch::Sender<BTreeMap<(String, i64), Outcome>>);
+pub struct Outcomes {
+    done: watch::Sender<BTreeMap<(String, i64), Outcome>>,
+    phase: watch::Sender<BTreeMap<(String, i64), Vec<String>>>,
+}
 
 impl Default for Outcomes {
     fn default() -> Self {
-        Self(watch::Sender::new(BTreeMap::new()))
+        Self { done: watch::Sender::new(BTreeMap::new()), phase: watch::Sender::new(BTreeMap::new()) }
     }
 }
 
-/// The most outcomes kept.
+/// The most outcomes (and release phase outputs) kept.
 const OUTCOMES_KEPT: usize = 256;
+/// The most lines of one release command's output kept for its push.
+const PHASE_LINES_KEPT: usize = 5000;
 
 impl Outcomes {
     /// Records how the rollout of `release` of `app` ended.
     pub fn record(&self, app: &str, release: i64, outcome: Outcome) {
-        self.0.send_modify(|all| {
+        self.done.send_modify(|all| {
             all.insert((app.to_owned(), release), outcome);
             while all.len() > OUTCOMES_KEPT {
                 all.pop_first();
@@ -122,7 +131,7 @@ impl Outcomes {
 
     /// Waits up to `limit` for the outcome of `release` of `app`.
     pub async fn wait(&self, app: &str, release: i64, limit: Duration) -> Option<Outcome> {
-        let mut rx = self.0.subscribe();
+        let mut rx = self.done.subscribe();
         let key = (app.to_owned(), release);
         let found = tokio::time::timeout(limit, async {
             let outcome = rx.wait_for(|all| all.contains_key(&key)).await.ok()?;
@@ -130,6 +139,45 @@ impl Outcomes {
         })
         .await;
         found.ok().flatten()
+    }
+
+    /// Adds a line, as a push shows it, to the release command output of `release`.
+    pub fn phase_line(&self, app: &str, release: i64, line: String) {
+        self.phase.send_modify(|all| {
+            let lines = all.entry((app.to_owned(), release)).or_default();
+            if lines.len() < PHASE_LINES_KEPT {
+                lines.push(line);
+            }
+            while all.len() > OUTCOMES_KEPT {
+                all.pop_first();
+            }
+        });
+    }
+
+    /// The lines of the release command output of `release` after the first `seen`,
+    /// as soon as there is one.
+    pub async fn phase_lines(&self, app: &str, release: i64, seen: usize) -> Vec<String> {
+        let mut rx = self.phase.subscribe();
+        let key = (app.to_owned(), release);
+        let lines = match rx.wait_for(|all| all.get(&key).is_some_and(|l| l.len() > seen)).await {
+            Ok(all) => all.get(&key).and_then(|l| l.get(seen..)).map(<[String]>::to_vec),
+            Err(_) => None,
+        };
+        match lines {
+            Some(lines) => lines,
+            // The sender lives as long as `self`.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The lines of the release command output of `release` after the first `seen`,
+    /// now.
+    pub fn phase_lines_now(&self, app: &str, release: i64, seen: usize) -> Vec<String> {
+        let all = self.phase.borrow();
+        all.get(&(app.to_owned(), release))
+            .and_then(|l| l.get(seen..))
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
     }
 }
 
@@ -180,6 +228,8 @@ struct Memory {
     backoff: BTreeMap<ProcessKey, Backoff>,
     /// When containers last started, Unix ms.
     started: BTreeMap<String, i64>,
+    /// The release phases under way here, by app and release.
+    phases: BTreeSet<(String, i64)>,
 }
 
 /// The wait before the restart after `restarts` restarts: 1 s, 2 s, 4 s, ... up to
@@ -257,10 +307,16 @@ impl Scheduler {
         let mut actual = self.engine.list().await?;
         let now = db::now_ms();
         self.annotate(&mut actual, &desired.checks).await;
-        let backoff: BTreeMap<ProcessKey, i64> =
-            self.memory().backoff.iter().map(|(k, b)| (k.clone(), b.not_before)).collect();
+        let (backoff, phases_running) = {
+            let memory = self.memory();
+            let backoff: BTreeMap<ProcessKey, i64> =
+                memory.backoff.iter().map(|(k, b)| (k.clone(), b.not_before)).collect();
+            (backoff, memory.phases.clone())
+        };
         let planned = plan::plan(plan::Inputs {
             desired: &desired.processes,
+            release_phases: &desired.release_phases,
+            phases_running: &phases_running,
             targets: &desired.targets,
             actual: &actual,
             backoff: &backoff,
@@ -297,6 +353,7 @@ impl Scheduler {
                 || desired.targets.iter().any(|t| t.pending)
                 || !memory.draining.is_empty()
                 || !memory.stopping.is_empty()
+                || !memory.phases.is_empty()
                 || memory.health.values().any(|h| *h == Health::Checking)
                 || memory.backoff.values().any(|b| b.not_before > now);
         }
@@ -495,8 +552,9 @@ impl Scheduler {
                     nudge.nudge();
                 });
             }
+            Action::RunReleasePhase(process) => self.start_release_phase(process, report).await,
             Action::Promote { app, release } => {
-                match self.settle(app, *release, db::releases::STATUS_SUCCEEDED, None).await {
+                match settle(&self.db, app, *release, db::releases::STATUS_SUCCEEDED, None).await {
                     Ok(()) => {
                         tracing::info!(app, release, "release promoted: every process is healthy");
                         self.outcomes.record(app, *release, Outcome::Succeeded);
@@ -524,7 +582,8 @@ impl Scheduler {
                         Vec::new()
                     }
                 };
-                match self.settle(&key.app, key.release, db::releases::STATUS_FAILED, Some(reason)).await {
+                match settle(&self.db, &key.app, key.release, db::releases::STATUS_FAILED, Some(reason)).await
+                {
                     Ok(()) => {
                         tracing::warn!(app = %key.app, release = key.release, reason, "release failed; the previous one keeps serving");
                         self.outcomes.record(
@@ -543,23 +602,80 @@ impl Scheduler {
         }
     }
 
-    async fn settle(
-        &self,
-        app: &str,
-        release: i64,
-        status: &str,
-        failure: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin_write().await?;
-        if db::releases::release_settle(&mut tx, app, release, status, failure).await? {
-            let detail = match failure {
-                Some(reason) => format!("v{release} failed: {reason}"),
-                None => format!("v{release} is up"),
-            };
-            db::events::event_insert(&mut tx, "scheduler", &format!("release.{status}"), Some(app), &detail)
-                .await?;
+    /// Marks the release phase of `process`'s release as running (here and in the
+    /// store) and spawns it; its task writes how it ended and nudges.
+    async fn start_release_phase(&self, process: &plan::DesiredProcess, report: &mut Report) {
+        let (app, release) = (process.key.app.clone(), process.key.release);
+        let still_pending = async {
+            let mut tx = self.db.begin_write().await?;
+            let pending =
+                db::releases::release_phase_set(&mut tx, &app, release, db::releases::PHASE_RUNNING).await?;
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(pending)
+        };
+        match still_pending.await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(app, release, error = %ErrorChain(&e), "cannot record the release phase");
+                return;
+            }
         }
-        tx.commit().await
+        self.memory().phases.insert((app.clone(), release));
+        report.started += 1;
+        tracing::info!(app, release, "running the release command");
+        let (engine, db, outcomes, memory, nudge, process) = (
+            self.engine.clone(),
+            self.db.clone(),
+            self.outcomes.clone(),
+            self.memory.clone(),
+            self.nudge.clone(),
+            process.clone(),
+        );
+        tokio::spawn(async move {
+            let result = release_phase::run(&engine, &process, &outcomes, release_phase::TIME_LIMIT).await;
+            let written = async {
+                let mut tx = db.begin_write().await?;
+                match &result {
+                    release_phase::PhaseResult::Succeeded => {
+                        db::releases::release_phase_set(
+                            &mut tx,
+                            &app,
+                            release,
+                            db::releases::PHASE_SUCCEEDED,
+                        )
+                        .await?;
+                        tx.commit().await
+                    }
+                    release_phase::PhaseResult::Failed { reason, .. } => {
+                        db::releases::release_phase_set(&mut tx, &app, release, db::releases::PHASE_FAILED)
+                            .await?;
+                        settle_in(&mut tx, &app, release, db::releases::STATUS_FAILED, Some(reason)).await?;
+                        tx.commit().await
+                    }
+                }
+            };
+            match (written.await, result) {
+                (Err(e), _) => {
+                    tracing::warn!(app, release, error = %ErrorChain(&e), "cannot record the release phase's end; it runs again");
+                }
+                (Ok(()), release_phase::PhaseResult::Succeeded) => {
+                    tracing::info!(app, release, "the release command succeeded; rolling out");
+                }
+                (Ok(()), release_phase::PhaseResult::Failed { reason, logs }) => {
+                    tracing::warn!(
+                        app,
+                        release,
+                        reason,
+                        "the release command failed; the previous release keeps serving"
+                    );
+                    outcomes.record(&app, release, Outcome::Failed { reason, logs });
+                }
+            }
+            memory.lock().unwrap_or_else(PoisonError::into_inner).phases.remove(&(app, release));
+            nudge.nudge();
+        });
     }
 
     /// Reconciles now, then every [`INTERVAL`] (or [`BUSY_INTERVAL`]) and after every
@@ -591,6 +707,37 @@ impl Scheduler {
         drop(memory);
         tracing::info!("the scheduler stopped");
     }
+}
+
+/// Settles a pending release (`succeeded`, or `failed` with a reason) with its event.
+async fn settle(
+    db: &Db,
+    app: &str,
+    release: i64,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    settle_in(&mut tx, app, release, status, failure).await?;
+    tx.commit().await
+}
+
+/// [`settle`] within a transaction.
+async fn settle_in(
+    conn: &mut db::Conn,
+    app: &str,
+    release: i64,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if db::releases::release_settle(conn, app, release, status, failure).await? {
+        let detail = match failure {
+            Some(reason) => format!("v{release} failed: {reason}"),
+            None => format!("v{release} is up"),
+        };
+        db::events::event_insert(conn, "scheduler", &format!("release.{status}"), Some(app), &detail).await?;
+    }
+    Ok(())
 }
 
 /// The routed containers as backends, per app.

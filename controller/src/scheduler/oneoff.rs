@@ -128,9 +128,15 @@ impl Drop for Container {
 /// Creates, attaches to and starts a one-off process of `spec`; pulls the image when
 /// the engine lacks it.
 pub async fn start(engine: &Engine, spec: OneOffSpec) -> Result<OneOff, Error> {
+    start_as(engine, spec, PROCESS_TYPE).await
+}
+
+/// [`start`] with another process type than `run` (the release phase's `release`):
+/// `DYNO=<type>.<n>`, label [`LABEL_TYPE`] `<type>`.
+pub async fn start_as(engine: &Engine, spec: OneOffSpec, process_type: &str) -> Result<OneOff, Error> {
     sweep(engine).await;
     engine.ensure_network().await?;
-    let (container, process) = create(engine, &spec).await?;
+    let (container, process) = create(engine, &spec, process_type).await?;
     let options =
         AttachContainerOptionsBuilder::new().stdin(true).stdout(true).stderr(true).stream(true).build();
     let attached = engine.docker().attach_container(&container.id, Some(options)).await?;
@@ -161,13 +167,17 @@ pub async fn start(engine: &Engine, spec: OneOffSpec) -> Result<OneOff, Error> {
     Ok(OneOff { process, output: attached.output, input: Some(input), wait: Some(wait), container })
 }
 
-async fn create(engine: &Engine, spec: &OneOffSpec) -> Result<(Container, String), Error> {
+async fn create(
+    engine: &Engine,
+    spec: &OneOffSpec,
+    process_type: &str,
+) -> Result<(Container, String), Error> {
     let mut pulled = false;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let index: u32 = rand::thread_rng().gen_range(1000..10_000);
-        let process = format!("{PROCESS_TYPE}.{index}");
+        let process = format!("{process_type}.{index}");
         let name = format!("paas-{}-{}-{process}", engine.platform(), spec.app);
         let mut env = spec.env.clone();
         env.push(format!("DYNO={process}"));
@@ -175,7 +185,7 @@ async fn create(engine: &Engine, spec: &OneOffSpec) -> Result<(Container, String
             (LABEL_PLATFORM.to_owned(), engine.platform().to_owned()),
             (LABEL_APP.to_owned(), spec.app.clone()),
             (LABEL_RELEASE.to_owned(), spec.release.to_string()),
-            (LABEL_TYPE.to_owned(), PROCESS_TYPE.to_owned()),
+            (LABEL_TYPE.to_owned(), process_type.to_owned()),
             (LABEL_INDEX.to_owned(), index.to_string()),
             (LABEL_ONEOFF.to_owned(), "1".to_owned()),
         ]);

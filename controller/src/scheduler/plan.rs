@@ -15,6 +15,12 @@
 //! nothing of the older releases is touched. Outside a rollout, an exited process is
 //! restarted in place once its backoff allows, and unwanted containers drain (`web`) or
 //! stop (other types).
+//!
+//! A pending target whose build has a release command (the Procfile's `release:`) first
+//! runs it ([`Action::RunReleasePhase`]), once; until it has succeeded none of the
+//! target's processes start and the older releases keep serving. A process replaced
+//! within its release (a new generation, after `ps:restart` or a change of limits) keeps
+//! running and serving until its replacement is healthy; then it drains like any other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -30,6 +36,9 @@ pub struct ProcessKey {
     pub process_type: String,
     /// 1 to the type's quantity.
     pub index: u32,
+    /// Bumped by `ps:restart` and limit changes: a new generation replaces the
+    /// processes of the type.
+    pub generation: u32,
 }
 
 impl ProcessKey {
@@ -55,6 +64,10 @@ pub struct DesiredProcess {
     pub command: String,
     /// The environment, `KEY=value`, ordered by key.
     pub env: Vec<String>,
+    /// The memory limit in bytes (swap included: none), if any.
+    pub memory_bytes: Option<i64>,
+    /// The CPU limit in billionths of a CPU, if any.
+    pub nano_cpus: Option<i64>,
 }
 
 /// The release an app should run, and whether it is still rolling out.
@@ -116,6 +129,11 @@ pub struct ActualContainer {
 pub struct Inputs<'a> {
     /// The processes of every app's target release.
     pub desired: &'a [DesiredProcess],
+    /// The release commands of pending targets that have not run them yet (type
+    /// `release`, index 1).
+    pub release_phases: &'a [DesiredProcess],
+    /// The release phases under way in this controller, by app and release.
+    pub phases_running: &'a BTreeSet<(String, i64)>,
     /// Every app's target release.
     pub targets: &'a [Target],
     /// The platform's containers.
@@ -161,6 +179,9 @@ pub enum Action {
         /// The release.
         release: i64,
     },
+    /// Runs the release command of a pending release in a one-off container; its
+    /// outcome lets the rollout go on or fails the release.
+    RunReleasePhase(DesiredProcess),
     /// A process of a pending release exited or failed its check: it becomes `failed`.
     Fail {
         /// The process that failed.
@@ -224,7 +245,8 @@ fn routable(c: &ActualContainer) -> bool {
 /// The actions that take `actual` towards `desired`, in the order to carry them out,
 /// and the containers to route (see the module's documentation for the rules).
 pub fn plan(inputs: Inputs<'_>) -> Plan {
-    let Inputs { desired, targets, actual, backoff, now_ms, drain_ms } = inputs;
+    let Inputs { desired, release_phases, phases_running, targets, actual, backoff, now_ms, drain_ms } =
+        inputs;
     let targets: BTreeMap<&str, &Target> = targets.iter().map(|t| (t.app.as_str(), t)).collect();
     let wanted: BTreeSet<&ProcessKey> = desired.iter().map(|d| &d.key).collect();
     let remove =
@@ -255,10 +277,25 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         }
     }
 
-    // Settle pending releases: the first failure fails it; all healthy promotes it.
+    // Release phases first: a pending target waits for its release command.
     let mut failed: BTreeSet<&str> = BTreeSet::new();
     let mut rolling: BTreeSet<&str> = BTreeSet::new();
-    for target in targets.values().filter(|t| t.pending) {
+    let mut held: BTreeSet<&str> = BTreeSet::new();
+    for phase in release_phases {
+        let key = &phase.key;
+        let Some(target) = targets.get(key.app.as_str()) else { continue };
+        if !target.pending || target.release != key.release {
+            continue;
+        }
+        held.insert(&target.app);
+        rolling.insert(&target.app);
+        if !phases_running.contains(&(key.app.clone(), key.release)) {
+            settle.push(Action::RunReleasePhase(phase.clone()));
+        }
+    }
+
+    // Settle pending releases: the first failure fails it; all healthy promotes it.
+    for target in targets.values().filter(|t| t.pending && !held.contains(t.app.as_str())) {
         let processes: Vec<&DesiredProcess> =
             desired.iter().filter(|d| d.key.app == target.app && d.key.release == target.release).collect();
         let failure = processes.iter().find_map(|d| {
@@ -300,7 +337,7 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
     }
     let backed_off = |key: &ProcessKey| backoff.get(key).is_some_and(|at| *at > now_ms);
     for d in desired {
-        if failed.contains(d.key.app.as_str()) {
+        if failed.contains(d.key.app.as_str()) || held.contains(d.key.app.as_str()) {
             continue;
         }
         match current.get(&d.key) {
@@ -357,6 +394,26 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
             }
             continue;
         }
+        // A process of the target replaced by a new generation serves until its
+        // replacement is healthy.
+        let replacement_unready = !older
+            && !failed.contains(app)
+            && c.draining_since.is_none()
+            && desired.iter().any(|d| {
+                d.key.app == key.app
+                    && d.key.release == key.release
+                    && d.key.process_type == key.process_type
+                    && d.key.index == key.index
+                    && !current
+                        .get(&d.key)
+                        .is_some_and(|n| n.state == ContainerState::Live && n.health == Health::Healthy)
+            });
+        if replacement_unready {
+            if routable(c) {
+                routed.insert(c.id.clone());
+            }
+            continue;
+        }
         match c.draining_since {
             Some(since) if now_ms - since >= drain_ms => last.push(remove(c, RemoveReason::Drained)),
             Some(_) => {}
@@ -373,7 +430,7 @@ mod tests {
     use super::*;
 
     fn key(app: &str, release: i64, process_type: &str, index: u32) -> ProcessKey {
-        ProcessKey { app: app.into(), release, process_type: process_type.into(), index }
+        ProcessKey { app: app.into(), release, process_type: process_type.into(), index, generation: 0 }
     }
 
     fn want(app: &str, release: i64, process_type: &str, index: u32) -> DesiredProcess {
@@ -382,6 +439,8 @@ mod tests {
             image: "img".into(),
             command: "run".into(),
             env: Vec::new(),
+            memory_bytes: None,
+            nano_cpus: None,
         }
     }
 
@@ -424,7 +483,17 @@ mod tests {
         actual: &[ActualContainer],
         backoff: &BTreeMap<ProcessKey, i64>,
     ) -> Plan {
-        plan(Inputs { desired, targets, actual, backoff, now_ms: NOW, drain_ms: DRAIN })
+        let running = BTreeSet::new();
+        plan(Inputs {
+            desired,
+            release_phases: &[],
+            phases_running: &running,
+            targets,
+            actual,
+            backoff,
+            now_ms: NOW,
+            drain_ms: DRAIN,
+        })
     }
 
     /// The plan in a compact form: `start a v1 web.1`, `remove c1 (reason)`, and the
@@ -441,6 +510,7 @@ mod tests {
                 Action::Drain { id } => format!("drain {id}"),
                 Action::Remove { id, reason, .. } => format!("remove {id} ({reason:?})"),
                 Action::Promote { app, release } => format!("promote {app} v{release}"),
+                Action::RunReleasePhase(d) => format!("release phase {} v{}", d.key.app, d.key.release),
                 Action::Fail { key, reason } => format!("fail {} v{}: {reason}", key.app, key.release),
             })
             .collect();
@@ -602,5 +672,70 @@ mod tests {
     #[test]
     fn batches_are_a_quarter_at_least_one() {
         assert_eq!([1, 3, 4, 8, 10].map(batch), [1, 1, 1, 2, 2]);
+    }
+
+    fn gen(mut k: ProcessKey, generation: u32) -> ProcessKey {
+        k.generation = generation;
+        k
+    }
+
+    #[test]
+    fn a_release_command_runs_once_before_any_process_of_the_release_starts() {
+        let desired = [want("a", 2, "web", 1)];
+        let phase = [want("a", 2, "release", 1)];
+        let pending = [target("a", 2, true)];
+        let actual = [up("old", key("a", 1, "web", 1))];
+        let mut running = BTreeSet::new();
+        let inputs = |running: &BTreeSet<(String, i64)>| -> Plan {
+            plan(Inputs {
+                desired: &desired,
+                release_phases: &phase,
+                phases_running: running,
+                targets: &pending,
+                actual: &actual,
+                backoff: &BTreeMap::new(),
+                now_ms: NOW,
+                drain_ms: DRAIN,
+            })
+        };
+        assert_eq!(show(&inputs(&running)), ["release phase a v2", r#"routed {"old"}"#]);
+        running.insert(("a".to_owned(), 2));
+        assert_eq!(show(&inputs(&running)), [r#"routed {"old"}"#]);
+        // Once it has run, the desired state no longer lists it: the rollout goes on.
+        assert_eq!(
+            show(&run(&desired, &pending, &actual, &none())),
+            ["start a v2 web.1", r#"routed {"old"}"#]
+        );
+    }
+
+    #[test]
+    fn a_new_generation_replaces_each_process_once_its_replacement_is_healthy() {
+        let desired = [want("a", 1, "web", 1), want("a", 1, "web", 2)].map(|mut d| {
+            d.key.generation = 1;
+            d
+        });
+        let done = [target("a", 1, false)];
+        let old = [up("o1", key("a", 1, "web", 1)), up("o2", key("a", 1, "web", 2))];
+        assert_eq!(
+            show(&run(&desired, &done, &old, &none())),
+            ["start a v1 web.1", r#"routed {"o1", "o2"}"#]
+        );
+        let actual = [old[0].clone(), old[1].clone(), checking("n1", gen(key("a", 1, "web", 1), 1))];
+        assert_eq!(show(&run(&desired, &done, &actual, &none())), [r#"routed {"o1", "o2"}"#]);
+        let actual = [old[0].clone(), old[1].clone(), up("n1", gen(key("a", 1, "web", 1), 1))];
+        assert_eq!(
+            show(&run(&desired, &done, &actual, &none())),
+            ["start a v1 web.2", "drain o1", r#"routed {"n1", "o2"}"#]
+        );
+        let actual = [
+            draining(old[0].clone(), NOW - DRAIN),
+            old[1].clone(),
+            up("n1", gen(key("a", 1, "web", 1), 1)),
+            up("n2", gen(key("a", 1, "web", 2), 1)),
+        ];
+        assert_eq!(
+            show(&run(&desired, &done, &actual, &none())),
+            ["remove o1 (Drained)", "drain o2", r#"routed {"n1", "n2"}"#]
+        );
     }
 }
