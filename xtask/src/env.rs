@@ -30,6 +30,10 @@ pub const DOMAIN: &str = "PAAS_DOMAIN";
 /// api` sets it `off` (the API alone), `bench deploy` `on`.
 pub const DOCKER: &str = "PAAS_DOCKER";
 
+/// How long a replaced `web` process drains before it is stopped
+/// (`paas_core::settings::DRAIN_SECONDS`); `bench rollout` sets it short.
+pub const DRAIN_SECONDS: &str = "PAAS_DRAIN_SECONDS";
+
 /// paasd's other listeners, each set by `bench` to a free loopback port: the builder's
 /// git endpoint, the router, the registry gateway, the registry's token endpoint and
 /// the registry itself (`paas_core::settings::BUILDER_ADDR`, `HTTP_ADDR`,

@@ -5,9 +5,11 @@
 //! - `cargo xtask up` builds the platform and runs `paasd` in the foreground.
 //! - `cargo xtask stack` makes the stack image (the base of buildpack builds) when
 //!   missing.
-//! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL, and
+//! - `cargo xtask bench api` measures the REST API on SQLite and PostgreSQL,
 //!   `cargo xtask bench deploy` the seconds from `git push` to a live release beside
-//!   `docker build` + `docker run`; each writes its section of `docs/benchmarks.md`.
+//!   `docker build` + `docker run`, and `cargo xtask bench rollout` the seconds for a
+//!   zero-downtime release of a built image and for `scale web=10` beside the docker CLI
+//!   by hand; each writes its section of `docs/benchmarks.md`.
 //!
 //! Arguments are parsed by hand: the commands are few and their flags simple. Each
 //! command lives in its own module; `apt`, `postgres` and `process` are the shared
@@ -63,6 +65,17 @@ commands:
         and a buildpack app (left out when buildpack builds fail), beside
         `docker build` + `docker run` of the same app. Removes the containers, images
         and network it made. Prints a table and rewrites the `## Deploy` section of
+        docs/benchmarks.md.
+          --runs N       counted rounds, after one warm-up round (default 5)
+  bench rollout [--runs N]
+        Build as `bench deploy` does, run paasd with Docker on free ports and
+        PAAS_DRAIN_SECONDS=2, push a small Dockerfile app once, then time: a config
+        change and a rollback (releases of the same image) until the new release alone
+        is routed, with the router polled throughout for failed requests, and scale
+        web=1 -> 10 until all 10 are up and answer through the router (then back to
+        1); beside a blue-green by hand (`docker run` of a second container, `docker
+        rm -f` of the first) and 9 more `docker run`s. Removes the containers, images
+        and network it made. Prints a table and rewrites the `## Rollout` section of
         docs/benchmarks.md.
           --runs N       counted rounds, after one warm-up round (default 5)
   postgres

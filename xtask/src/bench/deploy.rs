@@ -3,74 +3,51 @@
 //! changed), side by side with `docker build` + `docker run` of the same app on the
 //! same machine and Docker engine.
 //!
-//! It makes sure of the packages and the stack image (as `cargo xtask test` does),
-//! builds `paasd`, `paas-router` and `paas` in release mode, and starts one
-//! `target/release/paasd` for the whole benchmark: the scheduler on, SQLite in a fresh
-//! data dir, every listener on a free loopback port (see `server.rs`). It registers an
-//! admin and makes an API token, then runs N rounds, each deploying in turn: paas with
+//! It makes sure of the packages and the stack image, builds `paasd`, `paas-router` and
+//! `paas` in release mode, and starts one `target/release/paasd` for the whole
+//! benchmark (see `platform.rs`): the scheduler on, SQLite in a fresh data dir, every
+//! listener on a free loopback port (see `server.rs`), an admin with an API token. Then
+//! it runs N rounds, each deploying in turn: paas with
 //! a Dockerfile (cold, warm), paas with buildpacks (cold, warm; left out when the
 //! warm-up round shows they fail), docker (cold, warm). Round 0 is a warm-up, not
-//! counted. A deploy's clock starts when its first command starts; a poll of the app
-//! goes out every [`POLL_INTERVAL`], each on a thread of its own so that one that hangs
-//! delays none of the others, until one is answered 200 with the new version, which
-//! stops the clock. paas's `git push` output is read as it arrives, and the time
+//! counted. A deploy's clock starts when its first command starts; the app is polled
+//! (`probe.rs`) until a poll is answered 200 with the new version, which stops the
+//! clock. paas's `git push` output is read as it arrives, and the time
 //! of each stage line (`-----> Build finished`, `-----> Pushed`, ...) splits the push
 //! into stages.
 //!
-//! [`Cleanup`] removes, also when the run fails, what the benchmark made on the engine:
-//! the platform's containers (`paas.platform=<id>`) and network (`paas-<id>`), the
-//! build containers and images of its apps (`paas.build.app`, `paas.app`), and the
-//! baseline's containers and images (`paas.bench=<suffix>`). [`Paasd`] stops the router
-//! and paasd before that. The results are printed and written to the `## Deploy`
+//! `platform::Cleanup` removes, also when the run fails, what the benchmark made on the
+//! engine, after paasd and its router have stopped. The results are printed and written to the `## Deploy`
 //! section of `docs/benchmarks.md`; other sections are kept.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::json;
 
-use super::report::{self, Machine};
-use super::server::{self, Api, Paasd};
-use super::{Rng, TempDir};
-use crate::{apt, env, process, stack};
+use super::git::{write_files, Checkout};
+use super::platform::{docker, Platform, BENCH_LABEL, CONTAINER_PORT, DOCKERFILE, STACK_IMAGE};
+use super::probe::{Answer, Poll, Target, MAX_IN_FLIGHT, POLL_INTERVAL, PROBE_TIMEOUT};
+use super::report::{self, median, opt_secs, ratio, secs, Machine};
+use super::server;
+use crate::process;
 
 /// Counted rounds, by default.
 const DEFAULT_RUNS: usize = 5;
 /// The heading of the section of `docs/benchmarks.md` the results replace.
 const HEADING: &str = "## Deploy";
-/// How often a poll of the app goes out, whether earlier ones were answered or not.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// How long one poll may take: more than the router's connect timeout (5 s) and its
-/// one retry, so that what the router answers in the end is seen.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(12);
-/// Polls in flight at most; none goes out while this many wait.
-const MAX_IN_FLIGHT: usize = 200;
 /// A failed poll that took this long is counted apart: a request that hung.
 const SLOW_POLL: Duration = Duration::from_secs(1);
 /// A deploy not live this long after its first command started fails the benchmark.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The goal for a warm push, reported (never asserted).
 const GOAL: Duration = Duration::from_secs(5);
-/// The stack image the Dockerfile builds on (`cargo xtask stack` moves it to the image
-/// of the current recipe).
-const STACK_IMAGE: &str = "paas/stack:bookworm";
-/// The port the baseline's container listens on, as paas's containers do.
-const CONTAINER_PORT: u16 = 5000;
-/// The label of the baseline's images and containers; its value is the run's suffix.
-const BENCH_LABEL: &str = "paas.bench";
-
-/// The Dockerfile of the Dockerfile app and of the baseline.
-const DOCKERFILE: &str =
-    "FROM paas/stack:bookworm\nCOPY app.py /app/app.py\nCMD [\"python3\", \"/app/app.py\"]\n";
 /// The Procfile of the buildpack app.
 const PROCFILE: &str = "web: python3 app.py\n";
 
@@ -117,33 +94,16 @@ impl Options {
 }
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
-    let root = process::repo_root();
-    let mut needs = apt::BUILD_PACKAGES.to_vec();
-    needs.extend_from_slice(apt::DOCKER_PACKAGES);
-    needs.extend_from_slice(stack::PACKAGES);
-    needs.extend_from_slice(apt::REGISTRY_PACKAGES);
-    apt::ensure_packages(&needs)?;
-    let stack_tag = stack::ensure(false)?;
-    // paasd starts the router found next to it.
-    process::run(process::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "paasd",
-        "-p",
-        "paas-router",
-        "-p",
-        "paas-cli",
-    ]))?;
+    let stack_tag = super::platform::prepare()?;
     let load = report::load_average();
     let tools = format!(
-        "Docker engine {} (storage driver {}); {}; stack image {STACK_IMAGE} = {stack_tag}",
-        report::command("docker", &["version", "--format", "{{.Server.Version}}"]),
-        report::command("docker", &["info", "--format", "{{.Driver}}"]),
+        "{}; {}; stack image {STACK_IMAGE} = {stack_tag}",
+        super::platform::engine(),
         report::command("git", &["--version"]),
     );
 
-    let mut bench = Bench::start(&root.join("target/release/paasd"))?;
+    let program = process::repo_root().join("target/release/paasd");
+    let mut bench = Platform::start(&program, "bench deploy", |_| {})?;
     let mut results: BTreeMap<(Setup, Kind), Vec<Deploy>> = BTreeMap::new();
     let mut buildpack_failure = None;
     for round in 0..=options.runs {
@@ -155,8 +115,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 continue;
             }
             let deployed = match setup {
-                Setup::Docker => bench.docker(round),
-                _ => bench.paas(setup, round),
+                Setup::Docker => docker_round(&bench, round),
+                _ => paas(&mut bench, setup, round),
             };
             let deploys = match deployed {
                 Ok(deploys) => deploys,
@@ -318,127 +278,74 @@ impl Deploy {
     }
 }
 
-/// The platform, signed in, and where the benchmark keeps its files. Fields drop in
-/// order: paasd and its router stop, then the engine is cleaned, then the files go.
-struct Bench {
-    paasd: Paasd,
-    cleanup: Cleanup,
-    dir: TempDir,
-    /// The git `HOME` (and `XDG_CONFIG_HOME`), empty: no user configuration.
-    home: PathBuf,
-    client: Client,
-    api: Api,
-    /// The API token pushes authenticate with. Secret: shown as `<token>`.
-    token: String,
-    /// Lowercase hex unique to this benchmark, in every name it gives.
-    suffix: String,
+/// One round of a paas setup: a new app pushed (cold), then pushed again with one
+/// line changed (warm); the app is deleted afterwards, also when a push failed.
+fn paas(p: &mut Platform, setup: Setup, round: usize) -> anyhow::Result<[Deploy; 2]> {
+    let app = format!("{}-{}-{round}", setup.prefix(), p.suffix);
+    p.cleanup.apps.push(app.clone());
+    p.api
+        .send(&p.client, Method::POST, "/v1/apps", Some(json!({ "name": app })))
+        .with_context(|| format!("could not create the app {app}"))?;
+    let deployed = push_twice(p, setup, &app);
+    let deleted = p.api.send(&p.client, Method::DELETE, &format!("/v1/apps/{app}"), None);
+    let deploys = deployed?;
+    deleted.with_context(|| format!("could not delete the app {app}"))?;
+    Ok(deploys)
 }
 
-impl Bench {
-    fn start(program: &Path) -> anyhow::Result<Self> {
-        let dir = TempDir::create()?;
-        let home = dir.path.join("home");
-        std::fs::create_dir(&home).with_context(|| format!("could not create {}", home.display()))?;
-        let data_dir = dir.path.join("data");
-        let suffix = format!("{:06x}", Rng::seeded().next() & 0xff_ffff);
-        let cleanup = Cleanup { data_dir: data_dir.clone(), apps: Vec::new(), suffix: suffix.clone() };
-        let paasd = Paasd::start(program, &data_dir, |cmd| {
-            cmd.env(env::DOCKER, "on").env_remove(env::DATABASE_URL);
-        })?;
-        let client = server::client()?;
-        let api = paasd.sign_in(&client)?;
-        let created = api
-            .send(&client, Method::POST, "/v1/tokens", Some(json!({ "description": "bench deploy" })))
-            .context("could not create an API token")?;
-        let created: serde_json::Value = serde_json::from_slice(&created)?;
-        let token = created["secret"].as_str().context("the token answer has no `secret`")?.to_owned();
-        Ok(Self { paasd, cleanup, dir, home, client, api, token, suffix })
-    }
-
-    /// Stops the router and paasd, reporting a failure, then cleans up.
-    fn finish(self) -> anyhow::Result<()> {
-        let Self { paasd, cleanup, dir, .. } = self;
-        let stopped = paasd.stop();
-        drop(cleanup);
-        drop(dir);
-        stopped
-    }
-
-    /// One round of a paas setup: a new app pushed (cold), then pushed again with one
-    /// line changed (warm); the app is deleted afterwards, also when a push failed.
-    fn paas(&mut self, setup: Setup, round: usize) -> anyhow::Result<[Deploy; 2]> {
-        let app = format!("{}-{}-{round}", setup.prefix(), self.suffix);
-        self.cleanup.apps.push(app.clone());
-        self.api
-            .send(&self.client, Method::POST, "/v1/apps", Some(json!({ "name": app })))
-            .with_context(|| format!("could not create the app {app}"))?;
-        let deployed = self.push_twice(setup, &app);
-        let deleted = self.api.send(&self.client, Method::DELETE, &format!("/v1/apps/{app}"), None);
-        let deploys = deployed?;
-        deleted.with_context(|| format!("could not delete the app {app}"))?;
-        Ok(deploys)
-    }
-
-    fn push_twice(&self, setup: Setup, app: &str) -> anyhow::Result<[Deploy; 2]> {
-        let checkout = Checkout::create(&self.dir.path.join(app), &self.home, &setup.files("v1", app))?;
-        let url = format!("http://{}:{}@{}/{app}.git", server::USERNAME, self.token, self.paasd.builder_addr);
-        let target = Target {
-            url: format!("http://{}/", self.paasd.router_addr),
-            host: Some(format!("{app}.{}", server::DOMAIN)),
-        };
-        let cold = measure(&target, "v1", |start| checkout.push(&url, start, &self.token))?;
-        checkout.commit(&[("app.py", app_py("v2", app))], "v2")?;
-        let warm = measure(&target, "v2", |start| checkout.push(&url, start, &self.token))?;
-        Ok([cold, warm])
-    }
-
-    /// One round of the baseline: `docker build` + `docker run` (cold), then the line
-    /// change, `docker build`, `docker rm -f` of the old container and `docker run`
-    /// (warm), on the same host port.
-    fn docker(&self, round: usize) -> anyhow::Result<[Deploy; 2]> {
-        let name = format!("{}-{}-{round}", Setup::Docker.prefix(), self.suffix);
-        let dir = self.dir.path.join(&name);
-        write_files(&dir, &Setup::Docker.files("v1", &name))?;
-        let dir = dir.to_string_lossy().into_owned();
-        let port = super::free_port()?;
-        let target = Target { url: format!("http://127.0.0.1:{port}/"), host: None };
-        let label = format!("{BENCH_LABEL}={}", self.suffix);
-        let publish = format!("127.0.0.1:{port}:{CONTAINER_PORT}");
-        let port_env = format!("PORT={CONTAINER_PORT}");
-        let build = |version: &str| {
-            let tag = format!("{name}:{version}");
-            docker(Command::new("docker").args(["build", "--label", &label, "-t", &tag, &dir]))
-        };
-        let run = |version: &str| {
-            let (container, tag) = (format!("{name}-{version}"), format!("{name}:{version}"));
-            let args =
-                ["run", "-d", "--name", &container, "--label", &label, "-p", &publish, "-e", &port_env, &tag];
-            docker(Command::new("docker").args(args))
-        };
-        let cold = measure(&target, "v1", |start| {
-            build("v1")?;
-            let built = start.elapsed();
-            run("v1")?;
-            Ok(Commands { took: start.elapsed(), stages: vec![Some(built)] })
-        })?;
-        write_files(Path::new(&dir), &[("app.py", app_py("v2", &name))])?;
-        let warm = measure(&target, "v2", |start| {
-            build("v2")?;
-            let built = start.elapsed();
-            docker(Command::new("docker").args(["rm", "-f", &format!("{name}-v1")]))?;
-            run("v2")?;
-            Ok(Commands { took: start.elapsed(), stages: vec![Some(built)] })
-        })?;
-        // Not timed: one app runs at a time, as with paas.
-        docker(Command::new("docker").args(["rm", "-f", &format!("{name}-v2")]))?;
-        Ok([cold, warm])
-    }
+fn push_twice(p: &Platform, setup: Setup, app: &str) -> anyhow::Result<[Deploy; 2]> {
+    let checkout = Checkout::create(&p.dir.path.join(app), &p.home, &setup.files("v1", app))?;
+    let url = format!("http://{}:{}@{}/{app}.git", server::USERNAME, p.token, p.paasd.builder_addr);
+    let target = Target {
+        url: format!("http://{}/", p.paasd.router_addr),
+        host: Some(format!("{app}.{}", server::DOMAIN)),
+    };
+    let cold = measure(&target, "v1", |start| push(&checkout, &url, start, &p.token))?;
+    checkout.commit(&[("app.py", app_py("v2", app))], "v2")?;
+    let warm = measure(&target, "v2", |start| push(&checkout, &url, start, &p.token))?;
+    Ok([cold, warm])
 }
 
-/// Runs a docker command quietly; `docker build` with the classic builder, which is
-/// what the engine's build API (paas's builder) runs.
-fn docker(cmd: &mut Command) -> anyhow::Result<()> {
-    process::read(cmd.env(env::DOCKER_BUILDKIT, "0")).map(drop)
+/// One round of the baseline: `docker build` + `docker run` (cold), then the line
+/// change, `docker build`, `docker rm -f` of the old container and `docker run`
+/// (warm), on the same host port.
+fn docker_round(p: &Platform, round: usize) -> anyhow::Result<[Deploy; 2]> {
+    let name = format!("{}-{}-{round}", Setup::Docker.prefix(), p.suffix);
+    let dir = p.dir.path.join(&name);
+    write_files(&dir, &Setup::Docker.files("v1", &name))?;
+    let dir = dir.to_string_lossy().into_owned();
+    let port = super::free_port()?;
+    let target = Target { url: format!("http://127.0.0.1:{port}/"), host: None };
+    let label = format!("{BENCH_LABEL}={}", p.suffix);
+    let publish = format!("127.0.0.1:{port}:{CONTAINER_PORT}");
+    let port_env = format!("PORT={CONTAINER_PORT}");
+    let build = |version: &str| {
+        let tag = format!("{name}:{version}");
+        docker(Command::new("docker").args(["build", "--label", &label, "-t", &tag, &dir]))
+    };
+    let run = |version: &str| {
+        let (container, tag) = (format!("{name}-{version}"), format!("{name}:{version}"));
+        let args =
+            ["run", "-d", "--name", &container, "--label", &label, "-p", &publish, "-e", &port_env, &tag];
+        docker(Command::new("docker").args(args))
+    };
+    let cold = measure(&target, "v1", |start| {
+        build("v1")?;
+        let built = start.elapsed();
+        run("v1")?;
+        Ok(Commands { took: start.elapsed(), stages: vec![Some(built)] })
+    })?;
+    write_files(Path::new(&dir), &[("app.py", app_py("v2", &name))])?;
+    let warm = measure(&target, "v2", |start| {
+        build("v2")?;
+        let built = start.elapsed();
+        docker(Command::new("docker").args(["rm", "-f", &format!("{name}-v1")]))?;
+        run("v2")?;
+        Ok(Commands { took: start.elapsed(), stages: vec![Some(built)] })
+    })?;
+    // Not timed: one app runs at a time, as with paas.
+    docker(Command::new("docker").args(["rm", "-f", &format!("{name}-v2")]))?;
+    Ok([cold, warm])
 }
 
 /// What a deploy's commands did.
@@ -459,7 +366,7 @@ fn measure(
     let stop = AtomicBool::new(false);
     let start = Instant::now();
     std::thread::scope(|scope| {
-        let poller = scope.spawn(|| target.wait_for(marker, start, &stop));
+        let poller = scope.spawn(|| wait_for(target, marker, start, &stop));
         let deployed = deploy(start);
         if deployed.is_err() {
             stop.store(true, Ordering::Relaxed);
@@ -478,124 +385,29 @@ fn measure(
     })
 }
 
-/// Where a deploy answers: a URL and the `Host` to send.
-struct Target {
-    url: String,
-    host: Option<String>,
+/// `git push` of `checkout`, split into stages by the times of its [`STAGES`] lines.
+fn push(checkout: &Checkout, url: &str, start: Instant, secret: &str) -> anyhow::Result<Commands> {
+    let pushed = checkout.push(url, start, secret)?;
+    Ok(Commands { took: pushed.took, stages: stage_times(&pushed.lines) })
 }
 
-impl Target {
-    /// Sends a poll every [`POLL_INTERVAL`] until one is answered 200 with a body whose
-    /// first word is `marker`, or `stop` is set, or [`LIVE_TIMEOUT`] has passed since
-    /// `start`; then waits for the polls in flight.
-    fn wait_for(&self, marker: &str, start: Instant, stop: &AtomicBool) -> anyhow::Result<Polled> {
-        // A new connection per poll: a kept-alive one could outlive the container.
-        let client = Client::builder()
-            .no_proxy()
-            .timeout(PROBE_TIMEOUT)
-            .pool_max_idle_per_host(0)
-            .build()
-            .context("could not build the HTTP client")?;
-        let polls = Mutex::new(Vec::new());
-        let live = AtomicBool::new(false);
-        let in_flight = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            let mut tick = Instant::now();
-            while !(live.load(Ordering::Relaxed)
-                || stop.load(Ordering::Relaxed)
-                || start.elapsed() > LIVE_TIMEOUT)
-            {
-                if in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT {
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    let (client, polls, live, in_flight) = (&client, &polls, &live, &in_flight);
-                    scope.spawn(move || {
-                        let poll = self.poll(client, start);
-                        if matches!(&poll.answer, Answer::Ok(word) if word == marker) {
-                            live.store(true, Ordering::Relaxed);
-                        }
-                        polls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(poll);
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
-                    });
-                }
-                tick += POLL_INTERVAL;
-                std::thread::sleep(tick.saturating_duration_since(Instant::now()));
-            }
-        });
-        let polls = polls.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let last = polls.iter().max_by_key(|poll| poll.at).map_or_else(
-            || "none".to_owned(),
-            |poll| match &poll.answer {
-                Answer::Ok(word) => format!("200 starting {word:?}"),
-                Answer::Failed { shown, .. } => shown.clone(),
-            },
-        );
-        if let Some(polled) = Polled::from_polls(polls, marker) {
-            return Ok(polled);
-        }
-        if stop.load(Ordering::Relaxed) {
-            bail!("polling stopped");
-        }
-        let host = self.host.as_deref().map(|h| format!(" (Host: {h})")).unwrap_or_default();
-        bail!(
-            "{}{host} did not answer 200 with `{marker}` within {}s; the last answer: {last}",
-            self.url,
-            LIVE_TIMEOUT.as_secs()
-        )
+/// Polls `target` until it answers 200 with a body whose first word is `marker`, or
+/// `stop` is set, or [`LIVE_TIMEOUT`] has passed since `start`.
+fn wait_for(target: &Target, marker: &str, start: Instant, stop: &AtomicBool) -> anyhow::Result<Polled> {
+    let polls = target.record(start, LIVE_TIMEOUT, stop, |poll| poll.answer.first_word() == Some(marker))?;
+    let last =
+        polls.iter().max_by_key(|poll| poll.at).map_or_else(|| "none".to_owned(), |p| p.answer.shown());
+    if let Some(polled) = Polled::from_polls(polls, marker) {
+        return Ok(polled);
     }
-
-    /// One `GET`: when it was sent and answered, and what it got.
-    fn poll(&self, client: &Client, start: Instant) -> Poll {
-        let sent = start.elapsed();
-        let mut request = client.get(&self.url);
-        if let Some(host) = &self.host {
-            request = request.header(reqwest::header::HOST, host);
-        }
-        let answer = match request.send() {
-            Ok(response) => {
-                let status = response.status();
-                match (status, response.text()) {
-                    (reqwest::StatusCode::OK, Ok(body)) => {
-                        Answer::Ok(body.split_whitespace().next().unwrap_or_default().to_owned())
-                    }
-                    (status, body) => {
-                        let body = body.unwrap_or_default();
-                        let shown = body.trim().chars().take(200).collect::<String>();
-                        Answer::Failed {
-                            kind: status.as_u16().to_string(),
-                            shown: format!("{status} {shown:?}"),
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                let kind = if err.is_timeout() {
-                    "timeout"
-                } else if err.is_connect() {
-                    "no connection"
-                } else {
-                    "error"
-                };
-                Answer::Failed { kind: kind.to_owned(), shown: format!("{err:#}") }
-            }
-        };
-        Poll { sent, at: start.elapsed(), answer }
+    if stop.load(Ordering::Relaxed) {
+        bail!("polling stopped");
     }
-}
-
-/// One poll: when it was sent and answered (from the clock's start) and what it got.
-#[derive(Debug)]
-struct Poll {
-    sent: Duration,
-    at: Duration,
-    answer: Answer,
-}
-
-#[derive(Debug)]
-enum Answer {
-    /// 200, and the body's first word (the version).
-    Ok(String),
-    /// Anything else: a status, `no connection`, `timeout` or `error`, and the detail.
-    Failed { kind: String, shown: String },
+    bail!(
+        "{} did not answer 200 with `{marker}` within {}s; the last answer: {last}",
+        target.shown(),
+        LIVE_TIMEOUT.as_secs()
+    )
 }
 
 /// What polling saw.
@@ -618,7 +430,7 @@ impl Polled {
     /// The first 200 with `marker` and what came before it; `None` when there is none.
     fn from_polls(mut polls: Vec<Poll>, marker: &str) -> Option<Self> {
         polls.sort_by_key(|poll| poll.at);
-        let live = polls.iter().find(|poll| matches!(&poll.answer, Answer::Ok(word) if word == marker))?.at;
+        let live = polls.iter().find(|poll| poll.answer.first_word() == Some(marker))?.at;
         let first_ok = polls.iter().find(|poll| matches!(poll.answer, Answer::Ok(_)))?.at;
         let mut polled = Self { live, ..Self::default() };
         let (mut last_ok, mut down_since) = (None, None);
@@ -648,103 +460,6 @@ impl Polled {
     }
 }
 
-/// Writes `files` (path, content) under `dir`, making it when missing.
-fn write_files(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// A git repository of the app, committed on `main` with the real `git` client,
-/// isolated from the machine's and the user's git configuration.
-struct Checkout {
-    dir: PathBuf,
-    home: PathBuf,
-}
-
-impl Checkout {
-    /// A new repository in `dir` with `files` committed.
-    fn create(dir: &Path, home: &Path, files: &[(&str, String)]) -> anyhow::Result<Self> {
-        write_files(dir, files)?;
-        let checkout = Self { dir: dir.to_owned(), home: home.to_owned() };
-        process::read(checkout.git().args(["init", "-q", "-b", "main"]))?;
-        checkout.commit(&[], "v1")?;
-        Ok(checkout)
-    }
-
-    /// Writes `files` and commits everything with `message`.
-    fn commit(&self, files: &[(&str, String)], message: &str) -> anyhow::Result<()> {
-        write_files(&self.dir, files)?;
-        process::read(self.git().args(["add", "-A"]))?;
-        process::read(self.git().args(["commit", "-q", "-m", message]))?;
-        Ok(())
-    }
-
-    fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.dir)
-            .env(env::HOME, &self.home)
-            .env(env::XDG_CONFIG_HOME, self.home.join(".config"))
-            .env(env::GIT_CONFIG_NOSYSTEM, "1")
-            .env(env::GIT_TERMINAL_PROMPT, "0")
-            .env(env::GIT_AUTHOR_NAME, "Bench")
-            .env(env::GIT_AUTHOR_EMAIL, "bench@example.com")
-            .env(env::GIT_COMMITTER_NAME, "Bench")
-            .env(env::GIT_COMMITTER_EMAIL, "bench@example.com")
-            .env(env::NO_PROXY, "127.0.0.1,localhost")
-            .env(env::NO_PROXY_LOWER, "127.0.0.1,localhost");
-        cmd
-    }
-
-    /// `git push <url> main`, its output read as it arrives so that each stage line
-    /// is timed from `start`; fails, showing the output (`secret` blotted out), unless
-    /// git exits 0.
-    fn push(&self, url: &str, start: Instant, secret: &str) -> anyhow::Result<Commands> {
-        let mut child = self
-            .git()
-            .args(["push", url, "main"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("could not start `git push`")?;
-        let mut stderr = child.stderr.take().context("git's stderr")?;
-        let mut lines = Vec::new();
-        let mut line = Vec::new();
-        let mut buf = [0; 8192];
-        loop {
-            let n = match stderr.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err).context("could not read git's output"),
-            };
-            let now = start.elapsed();
-            for &byte in &buf[..n] {
-                if byte == b'\n' || byte == b'\r' {
-                    lines.push((now, String::from_utf8_lossy(&line).into_owned()));
-                    line.clear();
-                } else {
-                    line.push(byte);
-                }
-            }
-        }
-        if !line.is_empty() {
-            lines.push((start.elapsed(), String::from_utf8_lossy(&line).into_owned()));
-        }
-        let status = child.wait().context("could not wait for `git push`")?;
-        let took = start.elapsed();
-        if !status.success() {
-            let output: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).filter(|l| !l.is_empty()).collect();
-            bail!("`git push` failed ({status}):\n{}", output.join("\n").replace(secret, "<token>"));
-        }
-        Ok(Commands { took, stages: stage_times(&lines) })
-    }
-}
-
 /// When each [`STAGES`] line first arrived, from timed lines of `git push` output.
 fn stage_times(lines: &[(Duration, String)]) -> Vec<Option<Duration>> {
     STAGES
@@ -771,70 +486,6 @@ fn rejection(error: &str) -> String {
     } else {
         lines.join(" ")
     }
-}
-
-/// Removes what the benchmark made on the Docker engine, when dropped.
-struct Cleanup {
-    /// paasd's data dir, where its platform id is.
-    data_dir: PathBuf,
-    /// The apps created on the platform.
-    apps: Vec<String>,
-    /// The value of the baseline's [`BENCH_LABEL`].
-    suffix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let platform = Paasd::platform_id(&self.data_dir);
-        let mut filters = vec![format!("{BENCH_LABEL}={}", self.suffix)];
-        if let Some(id) = &platform {
-            filters.push(format!("paas.platform={id}"));
-        }
-        filters.extend(self.apps.iter().map(|app| format!("paas.build.app={app}")));
-        let containers = docker_ids(&["ps", "-aq"], &filters);
-        if !containers.is_empty() {
-            let _ = process::output(Command::new("docker").args(["rm", "-f"]).args(&containers));
-        }
-        if let Some(id) = &platform {
-            let network = format!("paas-{id}");
-            let exists = process::output(Command::new("docker").args(["network", "inspect", &network]))
-                .is_ok_and(|out| out.status.success());
-            if exists {
-                if let Err(err) = process::read(Command::new("docker").args(["network", "rm", &network])) {
-                    eprintln!("xtask: warning: could not remove the network {network}: {err:#}");
-                }
-            }
-        }
-        let mut filters = vec![format!("{BENCH_LABEL}={}", self.suffix)];
-        filters.extend(self.apps.iter().map(|app| format!("paas.app={app}")));
-        let images = docker_ids(&["images", "-q"], &filters);
-        if !images.is_empty() {
-            if let Err(err) = process::read(Command::new("docker").args(["rmi", "-f"]).args(&images)) {
-                eprintln!("xtask: warning: could not remove the benchmark's images: {err:#}");
-            }
-        }
-        eprintln!(
-            "xtask: removed {} containers and {} images of the benchmark{}",
-            containers.len(),
-            images.len(),
-            platform.map(|id| format!(", and the network paas-{id}")).unwrap_or_default()
-        );
-    }
-}
-
-/// The ids `docker <list...>` prints for each `label=<filter>`, without repeats.
-fn docker_ids(list: &[&str], labels: &[String]) -> Vec<String> {
-    let mut ids = Vec::new();
-    for label in labels {
-        let filter = format!("label={label}");
-        match process::read(Command::new("docker").args(list).args(["--filter", &filter])) {
-            Ok(out) => ids.extend(out.split_whitespace().map(str::to_owned)),
-            Err(err) => eprintln!("xtask: warning: {err:#}"),
-        }
-    }
-    ids.sort();
-    ids.dedup();
-    ids
 }
 
 /// Everything the table and the document show.
@@ -1149,30 +800,6 @@ fn stage_list(names: &[&str], lengths: &[Option<Duration>]) -> String {
     parts.join(", ")
 }
 
-/// The median: the middle value, or the mean of the middle two.
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort_unstable();
-    let n = values.len();
-    match n {
-        0 => Duration::ZERO,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2,
-    }
-}
-
-/// `2.31 s`.
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn opt_secs(d: Option<Duration>) -> String {
-    d.map_or_else(|| "n/a".to_owned(), secs)
-}
-
-fn ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1321,7 +948,7 @@ mod tests {
 
     /// Serves `answers` (status, body), one per connection, then the last one forever.
     fn scripted_server(answers: Vec<(u16, &'static str)>) -> String {
-        use std::io::Write as _;
+        use std::io::{Read as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         std::thread::spawn(move || {
@@ -1349,20 +976,20 @@ mod tests {
             scripted_server(vec![(200, "v1 x"), (200, "v1 x"), (502, ""), (503, "down"), (200, "v2 x")]);
         let target = Target { url, host: Some("app.localhost".to_owned()) };
         let stop = AtomicBool::new(false);
-        let polled = target.wait_for("v2", Instant::now(), &stop).unwrap();
+        let polled = wait_for(&target, "v2", Instant::now(), &stop).unwrap();
         assert!(polled.unavailable > Duration::ZERO && polled.unavailable <= polled.live, "{polled:?}");
         assert_eq!(polled.gap, BTreeMap::from([("502".to_owned(), 1), ("503".to_owned(), 1)]));
 
         // Without an earlier 200 nothing counts as unavailable.
         let url = scripted_server(vec![(404, ""), (503, ""), (200, "v1 x")]);
-        let polled = Target { url, host: None }.wait_for("v1", Instant::now(), &stop).unwrap();
+        let polled = wait_for(&Target { url, host: None }, "v1", Instant::now(), &stop).unwrap();
         assert_eq!((polled.unavailable, polled.gap.len()), (Duration::ZERO, 0));
 
         // A stopped poll gives up.
         let stop = AtomicBool::new(true);
         let target = Target { url: "http://127.0.0.1:9/".to_owned(), host: None };
         assert!(
-            format!("{:#}", target.wait_for("v1", Instant::now(), &stop).unwrap_err()).contains("stopped")
+            format!("{:#}", wait_for(&target, "v1", Instant::now(), &stop).unwrap_err()).contains("stopped")
         );
     }
 

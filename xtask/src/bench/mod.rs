@@ -5,16 +5,26 @@
 //!   PostgreSQL side by side.
 //! - `deploy` (`deploy.rs`): seconds from `git push` to the first 200 of the new
 //!   release, cold and warm, beside `docker build` + `docker run` of the same app.
+//! - `rollout` (`rollout.rs`): seconds for a zero-downtime release of an already-built
+//!   image (config change, rollback) and for `scale web=10` from 1, until healthy and
+//!   routed, beside the same by hand with the docker CLI.
 //!
-//! What they share lives here and in two modules: `server.rs` starts a release-build
-//! `paasd` on free loopback ports and talks to its API; `report.rs` describes the
-//! machine and rewrites one section of the document. Run from `cargo xtask` (an
+//! What they share lives here and in these modules: `server.rs` starts a release-build
+//! `paasd` on free loopback ports and talks to its API; `platform.rs` prepares the
+//! machine, runs that paasd with the scheduler on and removes what a benchmark made on
+//! the Docker engine; `git.rs` commits and pushes an app; `probe.rs` polls an app the
+//! way traffic reaches it; `report.rs` describes the machine, formats numbers and
+//! rewrites one section of the document. Run from `cargo xtask` (an
 //! unoptimised build), every benchmark hands over to a release build of xtask first, so
 //! that the client's own cost stays small.
 
 mod api;
 mod deploy;
+mod git;
+mod platform;
+mod probe;
 mod report;
+mod rollout;
 mod server;
 
 use std::net::TcpListener;
@@ -32,17 +42,20 @@ pub enum Options {
     Api(api::Options),
     /// `bench deploy ...`.
     Deploy(deploy::Options),
+    /// `bench rollout ...`.
+    Rollout(rollout::Options),
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let Some((which, rest)) = args.split_first() else {
-            bail!("`bench` needs a benchmark: `cargo xtask bench api` or `cargo xtask bench deploy`");
+            bail!("`bench` needs a benchmark: `cargo xtask bench api`, `bench deploy` or `bench rollout`");
         };
         match which.as_str() {
             "api" => Ok(Self::Api(api::Options::parse(rest)?)),
             "deploy" => Ok(Self::Deploy(deploy::Options::parse(rest)?)),
-            other => bail!("unknown benchmark `{other}`; the benchmarks are `api` and `deploy`"),
+            "rollout" => Ok(Self::Rollout(rollout::Options::parse(rest)?)),
+            other => bail!("unknown benchmark `{other}`; the benchmarks are `api`, `deploy` and `rollout`"),
         }
     }
 
@@ -51,6 +64,7 @@ impl Options {
         match self {
             Self::Api(options) => options.args(),
             Self::Deploy(options) => options.args(),
+            Self::Rollout(options) => options.args(),
         }
     }
 }
@@ -69,6 +83,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     match options {
         Options::Api(options) => api::run(options),
         Options::Deploy(options) => deploy::run(options),
+        Options::Rollout(options) => rollout::run(options),
     }
 }
 
@@ -163,11 +178,12 @@ mod tests {
 
     #[test]
     fn parses_the_benchmark_and_gives_its_arguments_back() {
-        for line in ["api --apps 10 --requests 20", "deploy --runs 3"] {
+        for line in ["api --apps 10 --requests 20", "deploy --runs 3", "rollout --runs 2"] {
             assert_eq!(Options::parse(&args(line)).unwrap().args(), args(line));
         }
         assert!(matches!(Options::parse(&args("api")), Ok(Options::Api(_))));
         assert!(matches!(Options::parse(&args("deploy")), Ok(Options::Deploy(_))));
+        assert!(matches!(Options::parse(&args("rollout")), Ok(Options::Rollout(_))));
         assert!(Options::parse(&args("db")).is_err());
         assert!(Options::parse(&[]).is_err());
     }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -145,6 +146,32 @@ fn replace_section(doc: &str, heading: &str, section: &str) -> String {
         out.push_str(&lines[end..].concat());
     }
     out
+}
+
+/// The median: the middle value, or the mean of the middle two.
+pub fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort_unstable();
+    let n = values.len();
+    match n {
+        0 => Duration::ZERO,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2,
+    }
+}
+
+/// `2.31 s`.
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// `2.31 s`, or `n/a`.
+pub fn opt_secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "n/a".to_owned(), secs)
+}
+
+/// `0.97`, or `–`.
+pub fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
 }
 
 #[cfg(test)]
