@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod client;
 pub mod database;
+pub mod deployer;
 pub mod docker;
 pub mod load;
 pub mod platform;

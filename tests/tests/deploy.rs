@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 
 use paas_tests::checkout::{Checkout, ImageCleanup};
+use paas_tests::deployer::Deployer;
 use paas_tests::docker::{containers, DockerCleanup};
-use paas_tests::{eventually, spawn_platform, ApiClient, TestPlatform};
-use serde_json::Value;
+use paas_tests::{eventually, spawn_platform};
 
 /// A web process that answers with a config var and its host name, and a worker.
 const APP_PY: &str = r#"import http.server, os, socket
@@ -32,56 +32,8 @@ fn app_py_v2() -> String {
     APP_PY.replace(r#"os.environ.get("GREETING", "hello")"#, r#""v2 " + os.environ.get("GREETING", "hello")"#)
 }
 
-/// The platform and a signed-in admin with a git token.
-struct Deployer {
-    platform: TestPlatform,
-    admin: ApiClient,
-    token: String,
-}
-
 async fn deployer() -> Deployer {
-    let platform = spawn_platform().await;
-    let admin = platform.admin().await;
-    let token = admin.token("git").await;
-    Deployer { platform, admin, token }
-}
-
-impl Deployer {
-    fn push(&self, checkout: &Checkout, app: &str) -> paas_tests::checkout::PushOutput {
-        tokio::task::block_in_place(|| checkout.push(&self.platform.git_url(app, "admin", &self.token)))
-    }
-
-    /// The app's answer through the router, once it is `want`-like (a prefix).
-    async fn answer_starting(&self, app: &str, want: &str) -> String {
-        eventually(&format!("{app} answers {want:?} through the router"), || async {
-            let (status, body) = self.platform.router_get(app, "/").await?;
-            (status == 200 && body.starts_with(want)).then_some(body)
-        })
-        .await
-    }
-
-    async fn status_becomes(&self, app: &str, want: u16) {
-        eventually(&format!("{app} answers {want} through the router"), || async {
-            let (status, _) = self.platform.router_get(app, "/").await?;
-            (status == want).then_some(())
-        })
-        .await
-    }
-
-    async fn releases(&self, app: &str) -> Vec<Value> {
-        let list = self.admin.get(&format!("/v1/apps/{app}/releases")).await.expect(200);
-        list.as_array().expect("a list").clone()
-    }
-
-    /// The running containers of `app`, as `type.index` -> release.
-    async fn running(&self, app: &str) -> Vec<(String, String)> {
-        containers(&self.platform.platform_id())
-            .await
-            .into_iter()
-            .filter(|c| c.running && c.labels.get("paas.app").map(String::as_str) == Some(app))
-            .map(|c| (c.process(), c.labels["paas.release"].clone()))
-            .collect()
-    }
+    Deployer::start_with(|_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,7 +89,7 @@ async fn a_python_app_deploys_scales_changes_and_rolls_back() {
     // The worker runs when scaled; web=0 leaves the router nothing to send to.
     d.admin.scale(app, "worker", 1).await;
     eventually("worker.1 runs", || async {
-        d.running(app).await.iter().any(|(p, _)| p == "worker.1").then_some(())
+        d.running(app).await.iter().any(|r| r.process == "worker.1").then_some(())
     })
     .await;
     d.admin.scale(app, "web", 0).await;
@@ -152,7 +104,7 @@ async fn a_python_app_deploys_scales_changes_and_rolls_back() {
     d.answer_starting(app, "v2 bonjour from ").await;
     eventually("only v4 runs", || async {
         let running = d.running(app).await;
-        (!running.is_empty() && running.iter().all(|(_, release)| release == "4")).then_some(())
+        (!running.is_empty() && running.iter().all(|r| r.release == "4")).then_some(())
     })
     .await;
     let releases = d.releases(app).await;

@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use paas_tests::checkout::{Checkout, ImageCleanup};
-use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::deployer::{Deployer, Running};
+use paas_tests::docker::DockerCleanup;
+use paas_tests::eventually;
 use paas_tests::load::Load;
-use paas_tests::{eventually, spawn_platform_with, ApiClient, TestPlatform};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A web app answering `v<VERSION> from <host>`.
 const APP_PY: &str = r#"import http.server, os, socket
@@ -32,47 +33,12 @@ fn app_py(version: u32) -> String {
     APP_PY.replace(r#"VERSION = "1""#, &format!(r#"VERSION = "{version}""#))
 }
 
-struct Deployer {
-    platform: TestPlatform,
-    admin: ApiClient,
-    token: String,
-}
-
 async fn deployer() -> Deployer {
-    let platform = spawn_platform_with(|c| {
+    Deployer::start_with(|c| {
         c.rollout.drain = Duration::from_secs(1);
         c.rollout.stop_grace = Duration::from_secs(2);
     })
-    .await;
-    let admin = platform.admin().await;
-    let token = admin.token("git").await;
-    Deployer { platform, admin, token }
-}
-
-impl Deployer {
-    fn push(&self, checkout: &Checkout, app: &str) -> paas_tests::checkout::PushOutput {
-        tokio::task::block_in_place(|| checkout.push(&self.platform.git_url(app, "admin", &self.token)))
-    }
-
-    async fn releases(&self, app: &str) -> Vec<Value> {
-        self.admin
-            .get(&format!("/v1/apps/{app}/releases"))
-            .await
-            .expect(200)
-            .as_array()
-            .expect("a list")
-            .clone()
-    }
-
-    /// The running containers of `app`: (id, release, `type.index`), one-offs included.
-    async fn running(&self, app: &str) -> Vec<(String, String, String)> {
-        containers(&self.platform.platform_id())
-            .await
-            .into_iter()
-            .filter(|c| c.running && c.labels.get("paas.app").map(String::as_str) == Some(app))
-            .map(|c| (c.id.clone(), c.labels["paas.release"].clone(), c.process()))
-            .collect()
-    }
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -122,7 +88,7 @@ async fn a_release_command_runs_before_the_rollout_and_its_failure_stops_the_dep
     assert_eq!((&releases[1]["version"], &releases[1]["current"]), (&json!(2), &json!(true)));
     // Nothing of v3 ran but its release command; the old release kept serving.
     let running = d.running(app).await;
-    assert!(running.iter().all(|(_, release, _)| release == "2"), "{running:?}");
+    assert!(running.iter().all(|r| r.release == "2"), "{running:?}");
     load.finish().await;
 
     // A config change runs the (good) release command of the current build again.
@@ -160,18 +126,18 @@ async fn ps_restart_and_limits_replace_the_processes_without_dropping_a_request(
     })
     .await;
     assert_eq!(d.admin.post(&restart, json!({"type": "web"})).await.expect(200), json!({"types": ["web"]}));
-    let replaced = |old: Vec<(String, String, String)>| {
+    let replaced = |old: Vec<Running>| {
         let d = &d;
         async move {
             eventually("the web process is replaced", || async {
                 let now = d.running(app).await;
-                (now.len() == 1 && now[0].0 != old[0].0 && now[0].1 == "2").then_some(now)
+                (now.len() == 1 && now[0].id != old[0].id && now[0].release == "2").then_some(now)
             })
             .await
         }
     };
     let after = replaced(before).await;
-    assert_eq!(after[0].2, "web.1");
+    assert_eq!(after[0].process, "web.1");
 
     // Bad sizes: 400 and no change.
     let limits = format!("/v1/apps/{app}/limits");
@@ -191,7 +157,7 @@ async fn ps_restart_and_limits_replace_the_processes_without_dropping_a_request(
     assert_eq!(set, json!([{"type": "web", "memory": "256M", "memory_bytes": 268435456, "cpu": null}]));
     let limited = replaced(after).await;
     let inspect = tokio::process::Command::new("docker")
-        .args(["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", &limited[0].0])
+        .args(["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", &limited[0].id])
         .output()
         .await
         .expect("docker inspect runs");

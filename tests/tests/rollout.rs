@@ -11,10 +11,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use paas_tests::checkout::{Checkout, ImageCleanup};
-use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::deployer::Deployer;
+use paas_tests::docker::DockerCleanup;
+use paas_tests::eventually;
 use paas_tests::load::Load;
-use paas_tests::{eventually, spawn_platform_with, ApiClient, TestPlatform};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A web app: `/` answers its version and greeting, `/slow` after 3 s, `/health` with
 /// `HEALTH`.
@@ -48,68 +49,12 @@ fn app_py(version: u32, health: u16) -> String {
 
 const CONNECTIONS: usize = 32;
 
-struct Deployer {
-    platform: TestPlatform,
-    admin: ApiClient,
-    token: String,
-}
-
 async fn deployer(drain: Duration) -> Deployer {
-    let platform = spawn_platform_with(|c| {
+    Deployer::start_with(|c| {
         c.rollout.drain = drain;
         c.rollout.stop_grace = Duration::from_secs(2);
     })
-    .await;
-    let admin = platform.admin().await;
-    let token = admin.token("git").await;
-    Deployer { platform, admin, token }
-}
-
-impl Deployer {
-    fn push(&self, checkout: &Checkout, app: &str) -> paas_tests::checkout::PushOutput {
-        tokio::task::block_in_place(|| checkout.push(&self.platform.git_url(app, "admin", &self.token)))
-    }
-
-    async fn releases(&self, app: &str) -> Vec<Value> {
-        self.admin
-            .get(&format!("/v1/apps/{app}/releases"))
-            .await
-            .expect(200)
-            .as_array()
-            .expect("a list")
-            .clone()
-    }
-
-    /// Waits until release `version` of `app` has succeeded.
-    async fn succeeded(&self, app: &str, version: u64) {
-        eventually(&format!("v{version} of {app} succeeds"), || async {
-            let releases = self.releases(app).await;
-            let release = releases.iter().find(|r| r["version"] == json!(version))?;
-            assert_ne!(release["status"], "failed", "{release}");
-            (release["status"] == "succeeded").then_some(())
-        })
-        .await;
-    }
-
-    /// Waits until `ps` shows exactly `n` web processes, all `up`, of one release.
-    async fn web_up(&self, app: &str, n: usize) {
-        eventually(&format!("{n} web processes of {app} up"), || async {
-            let ps = self.admin.get(&format!("/v1/apps/{app}/processes")).await.expect(200);
-            let web: Vec<&Value> = ps.as_array()?.iter().filter(|p| p["type"] == "web").collect();
-            (web.len() == n && web.iter().all(|p| p["state"] == "up")).then_some(())
-        })
-        .await;
-    }
-
-    /// The running containers of `app`, as (release, `type.index`).
-    async fn running(&self, app: &str) -> Vec<(String, String)> {
-        containers(&self.platform.platform_id())
-            .await
-            .into_iter()
-            .filter(|c| c.running && c.labels.get("paas.app").map(String::as_str) == Some(app))
-            .map(|c| (c.labels["paas.release"].clone(), c.process()))
-            .collect()
-    }
+    .await
 }
 
 #[allow(clippy::disallowed_methods)] // A test knob, not a platform setting.
@@ -150,7 +95,7 @@ async fn deploys_config_changes_and_scaling_under_load_drop_nothing() {
     d.admin.scale(app, "web", 1).await;
     d.web_up(app, 1).await;
     eventually("one web process of the last release runs", || async {
-        let running = d.running(app).await;
+        let running = d.running_processes(app).await;
         (running == [(version.to_string(), "web.1".to_owned())]).then_some(())
     })
     .await;
@@ -170,7 +115,7 @@ async fn a_long_request_opened_before_a_rollout_finishes_within_the_drain() {
     d.admin.create_app(app).await;
     let checkout = Checkout::new(&[("app.py", &app_py(1, 200)), ("Procfile", "web: python3 app.py\n")]);
     d.push(&checkout, app).assert_success().assert_contains("remote: -----> v2 is up");
-    let old: Vec<_> = d.running(app).await;
+    let old = d.running_processes(app).await;
     assert_eq!(old, [("2".to_owned(), "web.1".to_owned())]);
 
     let platform = &d.platform;
@@ -187,7 +132,7 @@ async fn a_long_request_opened_before_a_rollout_finishes_within_the_drain() {
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("v1 hello from "), "served by the old release: {body}");
     eventually("only the new release runs", || async {
-        (d.running(app).await == [(version.to_string(), "web.1".to_owned())]).then_some(())
+        (d.running_processes(app).await == [(version.to_string(), "web.1".to_owned())]).then_some(())
     })
     .await;
     let (_, body) = d.platform.router_get(app, "/").await.expect("an answer");
@@ -248,7 +193,7 @@ async fn a_release_that_never_gets_healthy_fails_and_the_old_one_keeps_serving()
         (&json!(2), &json!("succeeded"), &json!(true))
     );
     eventually("only v2 runs", || async {
-        (d.running(app).await == [("2".to_owned(), "web.1".to_owned())]).then_some(())
+        (d.running_processes(app).await == [("2".to_owned(), "web.1".to_owned())]).then_some(())
     })
     .await;
     // Still the old release after the attempt.

@@ -157,6 +157,16 @@ pub fn repository_of(image: &str) -> &str {
     }
 }
 
+/// Whether `image` is one the builder made for `app` (`paas/<app>`, on the engine or
+/// in the registry): the only images collection and destroy ever remove. A build row
+/// may name any image (a base image that other apps and the platform itself use), and
+/// that is never the app's to remove.
+pub fn owned_by(image: &str, app: &str) -> bool {
+    let repository = repository_of(image);
+    let own = format!("paas/{app}");
+    repository == own || repository.strip_suffix(own.as_str()).is_some_and(|host| host.ends_with('/'))
+}
+
 /// Why a collection stopped short.
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -305,6 +315,7 @@ impl Collector {
                 let builds: Vec<BuildImage> = db::builds::build_image_list_for_app(&mut conn, app.id)
                     .await?
                     .into_iter()
+                    .filter(|b| owned_by(&b.image, &app.name))
                     .map(|b| BuildImage { id: b.id, image: b.image, collected: b.collected_at.is_some() })
                     .collect();
                 let images: HashMap<i64, &str> = builds.iter().map(|b| (b.id, b.image.as_str())).collect();
@@ -370,6 +381,8 @@ impl Collector {
 /// and in the registry, its git repository, then the registry's garbage. Failures are
 /// logged: the app is gone either way.
 pub async fn clean_destroyed(state: &State, app: &str, images: &[String]) {
+    let images: Vec<String> = images.iter().filter(|image| owned_by(image, app)).cloned().collect();
+    let images = images.as_slice();
     if let Some(engine) = state.engine.get() {
         if let Err(e) = remove_app_from_engine(engine, app, images).await {
             tracing::warn!(%app, error = %ErrorChain(&e), "cannot remove a destroyed app's containers or images");
@@ -488,5 +501,15 @@ mod tests {
         assert_eq!(repository_of("127.0.0.1:5000/paas/a:1234abc"), "127.0.0.1:5000/paas/a");
         assert_eq!(repository_of("127.0.0.1:5000/paas/a"), "127.0.0.1:5000/paas/a");
         assert_eq!(repository_of("paas/a:1"), "paas/a");
+    }
+
+    #[test]
+    fn only_the_apps_own_images_are_ever_removed() {
+        assert!(owned_by("127.0.0.1:5000/paas/a@sha256:ab", "a"));
+        assert!(owned_by("paas/a:1234abc", "a"));
+        assert!(!owned_by("paas/stack:bookworm", "a"));
+        assert!(!owned_by("127.0.0.1:5000/paas/ab@sha256:ab", "a"));
+        assert!(!owned_by("127.0.0.1:5000/xpaas/a@sha256:ab", "a"));
+        assert!(!owned_by("debian:bookworm", "a"));
     }
 }
