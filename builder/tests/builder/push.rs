@@ -186,6 +186,11 @@ async fn of_two_concurrent_pushes_to_main_exactly_one_wins() {
     let builder = spawn_builder_with(Arc::new(Slow), |_| {}).await;
     let (alice, bob) = (GitUser::new(), GitUser::new());
     let (a, b) = (alice.new_app().await, bob.new_app().await);
+    // Histories that share no commit: whichever push the server takes first, the other is
+    // not a fast-forward of it, so it loses whether the two overlap (the server's
+    // compare-and-swap) or, on a loaded machine, run one after the other (git's own check).
+    std::fs::write(a.path().join("alice.txt"), "alice\n").unwrap();
+    alice.commit_all(a.path(), "alice").await;
     std::fs::write(b.path().join("bob.txt"), "bob\n").unwrap();
     bob.commit_all(b.path(), "bob").await;
     let url = builder.url(TOKEN, "hello");
