@@ -25,13 +25,15 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The stack image `cargo xtask test` makes (`cargo xtask stack`).
 pub const STACK_IMAGE: &str = "paas/stack:bookworm";
 
-/// Polls `check` every 100 ms until it gives a value; panics naming `what` after a
-/// minute.
+/// Polls `check` every 100 ms until it gives a value; panics naming `what` after
+/// three minutes, a limit for a stuck platform on a loaded machine, not a measure of
+/// speed.
 pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
     mut check: impl FnMut() -> F,
 ) -> T {
-    for _ in 0..600 {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
+    while tokio::time::Instant::now() < give_up {
         if let Some(value) = check().await {
             return value;
         }
