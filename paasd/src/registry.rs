@@ -170,6 +170,12 @@ impl Registry {
     }
 }
 
+/// The pid of the Distribution registry the platform with this data dir runs (or
+/// ran), from its pid file: for tests and operators that stop what a killed paasd left.
+pub fn recorded_registry_pid(data_dir: &std::path::Path) -> Option<u32> {
+    paas_registry_proxy::registry::recorded_pid(&data_dir.join("registry").join("distribution"))
+}
+
 fn tokio_listener(listener: TcpListener) -> anyhow::Result<tokio::net::TcpListener> {
     listener.set_nonblocking(true).context("cannot make a registry listener non-blocking")?;
     tokio::net::TcpListener::from_std(listener).context("cannot use a registry listener")

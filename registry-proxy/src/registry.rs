@@ -149,6 +149,8 @@ pub(crate) async fn supervise_collecting(
 ) -> Result<(), RegistryError> {
     let config_path = config.write()?;
     let log_path = config.log_path();
+    let pid_path = config.dir.join(PID_FILE);
+    stop_leftover(&pid_path, &config_path).await;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -156,6 +158,11 @@ pub(crate) async fn supervise_collecting(
         match spawn(&config.binary, &config_path, &log_path) {
             Ok(mut child) => {
                 tracing::info!(addr = %config.addr, pid = child.id(), "the registry started");
+                if let Some(pid) = child.id() {
+                    if let Err(e) = fs::write(&pid_path, format!("{pid}\n")) {
+                        tracing::warn!(path = %pid_path.display(), error = %e, "cannot record the registry's pid");
+                    }
+                }
                 tokio::select! {
                     () = &mut shutdown => {
                         let _ = child.kill().await;
@@ -194,6 +201,34 @@ pub(crate) async fn supervise_collecting(
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// The file in the registry's directory that names the running registry's pid.
+pub const PID_FILE: &str = "registry.pid";
+
+/// The pid recorded in `dir`'s [`PID_FILE`], if any (alive or not).
+pub fn recorded_pid(dir: &Path) -> Option<u32> {
+    fs::read_to_string(dir.join(PID_FILE)).ok()?.trim().parse().ok()
+}
+
+/// Stops the registry that a supervisor killed before it could stop its child (a
+/// `kill -9` of paasd) left running on this directory's configuration: it holds the
+/// port. Only a process whose command line names `config` is signalled.
+async fn stop_leftover(pid_path: &Path, config: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(pid) = pid_path.parent().and_then(recorded_pid) else { return };
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if cmdline.split(|b| *b == 0).any(|arg| arg == config.as_os_str().as_bytes()) {
+        tracing::info!(pid, "stopping the registry a previous run left behind");
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
+        for _ in 0..50 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = fs::remove_file(pid_path);
 }
 
 /// How long a garbage collection may take.

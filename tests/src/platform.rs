@@ -318,6 +318,16 @@ impl TestPlatform {
     }
 }
 
+/// SIGKILLs `pid` if its command line names a file under `data_dir` (a pid file may
+/// name a pid that another program has since been given).
+fn kill_if_serving(pid: u32, data_dir: &std::path::Path) {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let dir = data_dir.to_string_lossy();
+    if String::from_utf8_lossy(&cmdline).contains(dir.as_ref()) {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+    }
+}
+
 /// One HTTP client for every request through a router; new connections each time, so
 /// round-robin across connections is what is seen.
 fn router_client() -> &'static reqwest::Client {
@@ -335,6 +345,12 @@ impl Drop for TestPlatform {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // A test process may end before paasd has stopped the registry it supervises.
+        if self.config.registry.is_some() {
+            if let Some(pid) = paasd::registry::recorded_registry_pid(&self.config.data_dir) {
+                kill_if_serving(pid, &self.config.data_dir);
+            }
         }
         // The router outlives paasd by design; a test's router goes with its platform.
         if self.config.router.is_some() {

@@ -109,6 +109,12 @@ impl Drop for Paasd {
         if let Some(pid) = paasd::router_process::recorded_pid(&self.data_dir.join("router")) {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
         }
+        if let Some(pid) = paasd::registry::recorded_registry_pid(&self.data_dir) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(self.data_dir.to_string_lossy().as_ref()) {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+            }
+        }
     }
 }
 
