@@ -267,6 +267,39 @@ pub enum Command {
         hostname: String,
     },
 
+    /// List an app's TLS certificates, warning about those expiring within 30 days
+    Certs(AppRead),
+    /// Add a TLS certificate for some of the app's domains
+    #[command(name = "certs:add")]
+    CertsAdd {
+        #[command(flatten)]
+        app: AppFlag,
+        /// The PEM certificate chain: the certificate, then its intermediates
+        #[arg(value_name = "CERT_FILE")]
+        cert_file: std::path::PathBuf,
+        /// The PEM private key of the certificate
+        #[arg(value_name = "KEY_FILE")]
+        key_file: std::path::PathBuf,
+    },
+    /// Remove a TLS certificate, named by one of its host names or its id
+    #[command(name = "certs:remove")]
+    CertsRemove {
+        #[command(flatten)]
+        app: AppFlag,
+        /// A host name of the certificate, or its id
+        #[arg(value_name = "HOSTNAME")]
+        hostname: String,
+    },
+    /// Redirect an app's plain HTTP to HTTPS and send HSTS (off by default)
+    #[command(name = "tls:enforce")]
+    TlsEnforce {
+        #[command(flatten)]
+        app: AppFlag,
+        /// Turn it off again
+        #[arg(long)]
+        off: bool,
+    },
+
     /// List who may act on an app
     Perms(AppRead),
     /// Let a user act on an app
@@ -357,6 +390,7 @@ impl Command {
             | Config(AppRead { app, .. })
             | Releases(AppRead { app, .. })
             | Domains(AppRead { app, .. })
+            | Certs(AppRead { app, .. })
             | Perms(AppRead { app, .. })
             | Ps(AppRead { app, .. })
             | PsRestart { app, .. }
@@ -377,6 +411,9 @@ impl Command {
             | Scale { app, .. }
             | DomainsAdd { app, .. }
             | DomainsRemove { app, .. }
+            | CertsAdd { app, .. }
+            | CertsRemove { app, .. }
+            | TlsEnforce { app, .. }
             | PermsAdd { app, .. }
             | PermsRemove { app, .. }
             | GitRemote { app, .. } => app,
@@ -390,7 +427,7 @@ impl Command {
         use Command::*;
         match self {
             Whoami(j) | Apps(j) | Users(j) | Tokens(j) => j.json,
-            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Perms(r) | Ps(r) | Builds(r)
+            AppsInfo(r) | Config(r) | Releases(r) | Domains(r) | Certs(r) | Perms(r) | Ps(r) | Builds(r)
             | Healthchecks(r) | Limits(r) => r.json.json,
             ReleasesInfo { json, .. } => json.json,
             _ => false,

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use paas_core::api::{
-    App, AppInfo, Build, Collaborator, Domain, Healthcheck, Process, ProcessFormation, Release, Token, User,
+    App, AppInfo, Build, Certificate, Collaborator, Domain, Healthcheck, Process, ProcessFormation, Release,
+    Token, User,
 };
 
 use crate::table::{key_values, Table};
@@ -156,6 +157,16 @@ pub fn domains(domains: &[Domain]) -> String {
     let mut t = Table::new(["HOSTNAME", "KIND", "CREATED"]);
     for d in domains {
         t.row([d.hostname.clone(), d.kind.clone(), d.created_at.clone()]);
+    }
+    t.render()
+}
+
+/// `paas certs`: the date part of the expiry, and the days left.
+pub fn certs(certs: &[Certificate]) -> String {
+    let mut t = Table::new(["ID", "HOSTNAMES", "EXPIRES", "DAYS LEFT", "ISSUER"]);
+    for c in certs {
+        let expires = c.not_after.split('T').next().unwrap_or_default().to_owned();
+        t.row([c.id.to_string(), c.hostnames.join(", "), expires, c.days_left.to_string(), c.issuer.clone()]);
     }
     t.render()
 }

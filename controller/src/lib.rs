@@ -7,10 +7,12 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod openapi;
 pub mod route_feed;
+pub mod router_log;
 pub mod routes;
 pub mod scheduler;
 
@@ -52,6 +54,8 @@ pub struct State {
     /// The registry and the git repositories, set by paasd; unset, disk hygiene only
     /// touches the engine.
     pub storage: std::sync::OnceLock<Arc<dyn scheduler::gc::Storage>>,
+    /// The routers' access lines, shown among the apps' logs.
+    pub router_log: router_log::RouterLog,
 }
 
 impl State {
@@ -73,6 +77,7 @@ impl State {
             shutdown: tokio::sync::watch::Sender::new(false),
             collection: scheduler::Nudge::default(),
             storage: std::sync::OnceLock::new(),
+            router_log: router_log::RouterLog::default(),
         })
     }
 
@@ -115,6 +120,7 @@ pub async fn serve(
             .app_data(app_state.clone())
             .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("paas_controller::access"))
             .wrap(middleware::Compress::default())
+            .configure(dashboard::configure)
             .configure(routes::configure)
     })
     .listen(listener)?

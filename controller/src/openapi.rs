@@ -9,7 +9,7 @@ use crate::routes::{
     apps, auth, builds, config, domains, formation, internal, logs, perms, platform, processes, releases,
     run, tokens, users,
 };
-use crate::routes::{limits, restart};
+use crate::routes::{certs, limits, restart};
 
 /// The paas REST API.
 #[derive(OpenApi)]
@@ -31,9 +31,13 @@ use crate::routes::{limits, restart};
         logs::get,
         run::run,
         domains::list, domains::add, domains::remove,
+        certs::list, certs::add, certs::remove, certs::tls_get, certs::tls_set,
         perms::list, perms::add, perms::remove,
         internal::routes_watch,
+        internal::access_post,
     ),
+    // In no body: `run`'s request travels in its `Paas-Run` header, base64url.
+    components(schemas(paas_core::api::RunRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -3,7 +3,9 @@
 //! snapshot, then versioned changes, with heartbeats; the format is documented in
 //! `paas_core::routes`).
 //!
-//! Every app answers on `<app>.<domain>` and its custom domains. Its backends are the
+//! Every app answers on `<app>.<domain>` and its custom domains; each route carries the
+//! certificate and key uploaded for its host (`paas certs:add`) and its app's
+//! `tls:enforce` (`paas_core::routes::RouteTls`). Its backends are the
 //! running, healthy `web` containers that do not drain (of its current release, and of
 //! the previous one while a new release rolls out), which the scheduler hands over with
 //! [`RouteFeed::set_backends`] after every reconcile; an app without any has an empty
@@ -21,7 +23,9 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-use paas_core::routes::{diff, Backend, Route, RouteTable, WatchMessage, HEARTBEAT_INTERVAL};
+use paas_core::routes::{
+    diff, Backend, CertPem, Route, RouteTable, RouteTls, WatchMessage, HEARTBEAT_INTERVAL,
+};
 use paas_core::{AppName, Hostname};
 use tokio::sync::{watch, Mutex};
 
@@ -68,6 +72,7 @@ impl RouteFeed {
         let _turn = self.rebuilding.lock().await;
         let mut conn = db.pool.acquire().await?;
         let rows = db::routes::app_host_list(&mut conn).await?;
+        let tls = RoutesTls::read(&mut conn).await?;
         drop(conn);
         let backends = self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut routes = BTreeMap::new();
@@ -75,9 +80,17 @@ impl RouteFeed {
             // Names in the store were parsed on the way in; a row that no longer parses
             // is skipped rather than taking every other route down with it.
             let Ok(app) = AppName::parse(&row.name) else { continue };
-            let route = Route { app: app.clone(), backends: backends.get(&app).cloned().unwrap_or_default() };
-            routes.entry(domain.app_host(&app)).or_insert_with(|| route.clone());
+            let route = Route {
+                app: app.clone(),
+                backends: backends.get(&app).cloned().unwrap_or_default(),
+                tls: RouteTls::default(),
+            };
+            let app_host = domain.app_host(&app);
+            if !routes.contains_key(&app_host) {
+                routes.insert(app_host.clone(), tls.route(route.clone(), &app_host));
+            }
             if let Some(host) = row.hostname.and_then(|h| Hostname::parse(&h).ok()) {
+                let route = tls.route(route, &host);
                 routes.insert(host, route);
             }
         }
@@ -149,6 +162,34 @@ impl RouteFeed {
 impl Default for RouteFeed {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The certificates by (app, host name) and the apps with `tls:enforce` on.
+struct RoutesTls {
+    certs: BTreeMap<(String, String), CertPem>,
+    enforced: std::collections::BTreeSet<String>,
+}
+
+impl RoutesTls {
+    async fn read(conn: &mut db::Conn) -> Result<Self, sqlx::Error> {
+        let certs = db::certs::certificate_route_list(conn)
+            .await?
+            .into_iter()
+            .map(|row| ((row.app, row.hostname), CertPem { chain: row.chain_pem, key: row.key_pem }))
+            .collect();
+        let enforced = db::certs::app_tls_enforced_list(conn).await?.into_iter().collect();
+        Ok(Self { certs, enforced })
+    }
+
+    /// `route` for `host`, with the host's certificate and its app's policy.
+    fn route(&self, mut route: Route, host: &Hostname) -> Route {
+        let app = route.app.to_string();
+        route.tls = RouteTls {
+            cert: self.certs.get(&(app.clone(), host.to_string())).cloned(),
+            enforce: self.enforced.contains(&app),
+        };
+        route
     }
 }
 

@@ -396,8 +396,8 @@ pub struct Build {
     pub releases: Vec<u32>,
 }
 
-/// The first frame of `POST /v1/apps/{app}/run` (see [`crate::run_stream`]): a one-off
-/// process of the app's current release.
+/// What `GET /v1/apps/{app}/run` runs, in its `Paas-Run` header (see
+/// [`crate::run_stream`]): a one-off process of the app's current release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct RunRequest {
@@ -477,4 +477,61 @@ pub struct LimitUpdate {
 pub struct LimitsUpdate {
     /// The types to change.
     pub updates: Vec<LimitUpdate>,
+}
+
+/// How many days before it expires a certificate counts as expiring soon (`paas certs`
+/// warns).
+pub const CERT_EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// A TLS certificate of an app (`GET /v1/apps/{app}/certs`). Its private key is never
+/// shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Certificate {
+    /// Its id, which `DELETE` takes as well as a host name.
+    pub id: i64,
+    /// The host names it covers (its subjectAltName DNS names), all domains of the app.
+    pub hostnames: Vec<String>,
+    /// Its issuer's distinguished name.
+    pub issuer: String,
+    /// Valid from (RFC 3339, UTC).
+    pub not_before: String,
+    /// Valid until (RFC 3339, UTC).
+    pub not_after: String,
+    /// Whole days until it expires; negative once it has.
+    pub days_left: i64,
+    /// Fewer than [`CERT_EXPIRY_WARNING_DAYS`] days left.
+    pub expiring_soon: bool,
+    /// SHA-256 of the certificate's DER, hex pairs separated by `:`.
+    pub fingerprint_sha256: String,
+    /// Who uploaded it.
+    pub added_by: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// `POST /v1/apps/{app}/certs`: a PEM chain (the certificate first, then its
+/// intermediates) and its PEM private key. `Debug` never shows the key.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CertificateCreate {
+    /// The certificate chain, PEM.
+    pub chain: String,
+    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+impl std::fmt::Debug for CertificateCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateCreate").field("chain", &self.chain).field("key", &"<redacted>").finish()
+    }
+}
+
+/// `PUT /v1/apps/{app}/tls` and its answer: whether plain HTTP is redirected to HTTPS
+/// and HTTPS answers carry HSTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TlsSettings {
+    /// On or off (off for a new app).
+    pub enforce: bool,
 }

@@ -5,6 +5,7 @@
 //! crate does no I/O and depends on no runtime, database or Docker crate, so nothing in
 //! it can fail with an I/O error.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod error_chain;

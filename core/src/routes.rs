@@ -37,6 +37,10 @@
 //!   ([`receive`] holds the rule), so a repeated or late message is harmless.
 //! - Unknown fields are ignored, so fields can be added; an unknown message type is an
 //!   error.
+//! - A route may carry `"tls":{"cert":{"chain":"<PEM>","key":"<PEM>"},"enforce":true}`
+//!   ([`RouteTls`]): the host's own certificate and key (`paas certs:add`) and the app's
+//!   `paas tls:enforce`. The key travels only on this stream, which needs the internal
+//!   token, and rests only in the router's 0600 `routes.json`; absent means neither.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -73,6 +77,47 @@ pub struct Route {
     /// The healthy processes, in the order the router takes turns over them. Empty when
     /// the app runs no `web` process: the router answers 503.
     pub backends: Vec<Backend>,
+    /// The host's own certificate and the app's HTTPS policy; absent on the wire when
+    /// neither is set, and so for routers and tables from before they existed.
+    #[serde(default, skip_serializing_if = "RouteTls::is_default")]
+    pub tls: RouteTls,
+}
+
+/// What HTTPS is for one host name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTls {
+    /// The certificate the router presents for the host, when its app uploaded one
+    /// (`paas certs:add`); otherwise the router's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<CertPem>,
+    /// `paas tls:enforce`: plain HTTP is redirected to HTTPS (308) and HTTPS answers
+    /// carry `Strict-Transport-Security`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enforce: bool,
+}
+
+impl RouteTls {
+    /// Neither a certificate nor enforcement.
+    pub fn is_default(&self) -> bool {
+        self.cert.is_none() && !self.enforce
+    }
+}
+
+/// A certificate chain and its private key, both PEM. The stream is authenticated with
+/// the internal token and the router keeps it in a 0600 file; `Debug` never shows the
+/// key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertPem {
+    /// The certificate, then its intermediates.
+    pub chain: String,
+    /// The private key.
+    pub key: String,
+}
+
+impl std::fmt::Debug for CertPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertPem").field("chain", &self.chain).field("key", &"<redacted>").finish()
+    }
 }
 
 /// Every route of the platform, at one version.
@@ -261,6 +306,7 @@ mod tests {
                     process: format!("web.{}", i + 1),
                 })
                 .collect(),
+            tls: RouteTls::default(),
         }
     }
 
@@ -340,6 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn tls_is_on_the_wire_only_when_set_and_the_key_never_in_debug() {
+        let mut route = route("hello", &[]);
+        route.tls = RouteTls {
+            cert: Some(CertPem { chain: "CHAIN".into(), key: "SECRET KEY".into() }),
+            enforce: true,
+        };
+        let snapshot = WatchMessage::Snapshot { table: table(7, &[("hello.localhost", route)]) };
+        expect![[r#"
+            {"type":"snapshot","table":{"version":7,"routes":{"hello.localhost":{"app":"hello","backends":[],"tls":{"cert":{"chain":"CHAIN","key":"SECRET KEY"},"enforce":true}}}}}
+        "#]]
+        .assert_eq(&snapshot.to_line());
+        assert_eq!(WatchMessage::from_line(&snapshot.to_line()).unwrap(), Some(snapshot.clone()));
+        assert!(!format!("{snapshot:?}").contains("SECRET"));
+        let old = r#"{"type":"snapshot","table":{"version":7,"routes":{"hello.localhost":{"app":"hello","backends":[]}}}}"#;
+        let Some(WatchMessage::Snapshot { table }) = WatchMessage::from_line(old).unwrap() else { panic!() };
+        assert!(table.routes[&host("hello.localhost")].tls.is_default());
+    }
+
+    #[test]
     fn reading_lines() {
         assert_eq!(WatchMessage::from_line("").unwrap(), None);
         assert_eq!(WatchMessage::from_line("\r\n").unwrap(), None);
@@ -396,6 +461,7 @@ mod tests {
                     process: format!("web.{ip}"),
                 })
                 .collect(),
+            tls: RouteTls::default(),
         });
         (any::<u64>(), prop::collection::btree_map(hosts, route, 0..5)).prop_map(|(version, routes)| {
             RouteTable { version, routes: routes.into_iter().map(|(h, r)| (host(h), r)).collect() }

@@ -126,6 +126,14 @@ pub const HTTP_ADDR: Setting = Setting {
     doc: "Address (IP:port) of the router's plain-HTTP listener, where apps, `paas.<domain>` (the API) and `git.<domain>` (the builder) are served. paasd hands it to the router it starts, so it needs a fixed port; app and git URLs name it unless it is 80.",
 };
 
+/// Where the router serves apps over TLS.
+pub const HTTPS_ADDR: Setting = Setting {
+    name: "PAAS_HTTPS_ADDR",
+    default: "127.0.0.1:8443",
+    read_by: "paasd, paas-router",
+    doc: "Address (IP:port) of the router's HTTPS listener (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 by ALPN), serving the same hosts as `PAAS_HTTP_ADDR`; `off`: no HTTPS listener. The certificate is chosen by SNI: `<state dir>/certs/<hostname>.pem` (chain and key), else a self-signed one for `<domain>` and `*.<domain>` that the router makes on first start in `<state dir>/tls/`.",
+};
+
 /// Where the router keeps its copy of the route table.
 pub const ROUTER_STATE_DIR: Setting = Setting {
     name: "PAAS_ROUTER_STATE_DIR",
@@ -164,6 +172,14 @@ pub const ROUTER_BUILDER_ADDR: Setting = Setting {
     default: "(none)",
     read_by: "paas-router",
     doc: "Address (IP:port) of the builder's git endpoint, which the router serves on `git.<PAAS_DOMAIN>`. Without it that host answers 404.",
+};
+
+/// Who may tell the router who the client is.
+pub const TRUSTED_PROXIES: Setting = Setting {
+    name: "PAAS_TRUSTED_PROXIES",
+    default: "(none)",
+    read_by: "paas-router",
+    doc: "Comma-separated IP addresses and CIDR blocks (`10.0.0.0/8, fd00::/8`) of proxies in front of the router, such as a load balancer. A request from one of them keeps its `Forwarded` and `X-Forwarded-Proto/-Host/-Port` headers and gets its address appended to `X-Forwarded-For`; from any other peer the router drops those headers and sets its own.",
 };
 
 /// The router binary paasd starts.
@@ -351,11 +367,13 @@ pub const ALL: &[Setting] = &[
     KEEP_RELEASES,
     LOG,
     HTTP_ADDR,
+    HTTPS_ADDR,
     ROUTER_STATE_DIR,
     ROUTER_FEED_URL,
     ROUTER_TOKEN,
     ROUTER_CONTROLLER_ADDR,
     ROUTER_BUILDER_ADDR,
+    TRUSTED_PROXIES,
     ROUTER_BIN,
     REGISTRY_GATEWAY_ADDR,
     REGISTRY_TOKEN_ADDR,

@@ -175,6 +175,7 @@ pub async fn run(
             let spec = router_process::RouterSpec {
                 binary: router.binary.clone(),
                 http_addr: router.http_addr,
+                https_addr: router.https_addr,
                 domain: config.domain.clone(),
                 state_dir: config.data_dir.join("router"),
                 feed_url: format!("http://{addr}/v1/internal/routes/watch"),

@@ -75,6 +75,8 @@ pub struct RouterSpec {
     /// Where it serves apps (`PAAS_HTTP_ADDR`); port 0 is refused, as paasd would not
     /// know the port the router picked.
     pub http_addr: SocketAddr,
+    /// Where it serves apps over TLS (`PAAS_HTTPS_ADDR`); `None`: no HTTPS listener.
+    pub https_addr: Option<SocketAddr>,
     /// The platform domain (`PAAS_DOMAIN`).
     pub domain: Hostname,
     /// Its state dir, `<data_dir>/router`: `routes.json`, the pid file and the log.
@@ -97,6 +99,7 @@ impl fmt::Debug for RouterSpec {
         f.debug_struct("RouterSpec")
             .field("binary", &self.binary)
             .field("http_addr", &self.http_addr)
+            .field("https_addr", &self.https_addr)
             .field("domain", &self.domain)
             .field("state_dir", &self.state_dir)
             .field("feed_url", &self.feed_url)
@@ -123,6 +126,7 @@ impl RouterSpec {
         field("version", b"paas-router-spec/1");
         field("binary", self.binary.as_os_str().as_bytes());
         field("http_addr", self.http_addr.to_string().as_bytes());
+        field("https_addr", self.https_addr.map(|a| a.to_string()).unwrap_or_default().as_bytes());
         field("domain", self.domain.as_str().as_bytes());
         field("state_dir", self.state_dir.as_os_str().as_bytes());
         field("feed_url", self.feed_url.as_bytes());
@@ -360,6 +364,7 @@ async fn start(
     }
     command
         .env(settings::HTTP_ADDR.name, spec.http_addr.to_string())
+        .env(settings::HTTPS_ADDR.name, spec.https_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()))
         .env(settings::DOMAIN.name, spec.domain.as_str())
         .env(settings::ROUTER_STATE_DIR.name, &state_dir)
         .env(settings::ROUTER_FEED_URL.name, &spec.feed_url)
@@ -696,6 +701,7 @@ mod tests {
         RouterSpec {
             binary: "/usr/lib/paas/paas-router".into(),
             http_addr: "127.0.0.1:8080".parse().unwrap(),
+            https_addr: Some("127.0.0.1:8443".parse().unwrap()),
             domain: Hostname::parse("paas.test").unwrap(),
             state_dir: "/var/lib/paas/router".into(),
             feed_url: "http://127.0.0.1:7700/v1/internal/routes/watch".into(),
@@ -715,6 +721,7 @@ mod tests {
         let changes: Vec<fn(&mut RouterSpec)> = vec![
             |s| s.binary.push("x"),
             |s| s.http_addr.set_port(8081),
+            |s| s.https_addr = None,
             |s| s.domain = Hostname::parse("other.test").unwrap(),
             |s| s.state_dir.push("x"),
             |s| s.feed_url.push('x'),

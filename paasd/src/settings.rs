@@ -63,6 +63,8 @@ pub fn default_buildpacks() -> BuildpackConfig {
 pub struct RouterSettings {
     /// Where the router serves apps (`PAAS_HTTP_ADDR`; a fixed port).
     pub http_addr: SocketAddr,
+    /// Where it serves them over TLS (`PAAS_HTTPS_ADDR`); `None`: `off`.
+    pub https_addr: Option<SocketAddr>,
     /// The `paas-router` binary.
     pub binary: PathBuf,
     /// The router's log filter.
@@ -147,8 +149,13 @@ impl PaasdConfig {
                 format!("cannot find paasd's own path to default {}", settings::ROUTER_BIN.name)
             })?,
         };
+        let https_addr = match read(&settings::HTTPS_ADDR).as_deref() {
+            Some("off") => None,
+            _ => Some(addr(&settings::HTTPS_ADDR)?),
+        };
         let router = RouterSettings {
             http_addr: addr(&settings::HTTP_ADDR)?,
+            https_addr,
             binary: router_binary,
             log_filter: Self::log_filter(),
         };

@@ -49,6 +49,7 @@ impl Place {
         RouterSpec {
             binary: router_binary(),
             http_addr: self.http_addr,
+            https_addr: None,
             domain: Hostname::parse(DOMAIN).unwrap(),
             state_dir: self.dir.join("router"),
             feed_url: format!("http://{}/v1/internal/routes/watch", self.feed_addr),

@@ -2,7 +2,7 @@
 //! `settings.rs`) or by a test or `paasd` directly.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,8 +30,24 @@ pub struct RouterConfig {
     /// How long a process may take to answer a request (its status line and headers)
     /// before the client gets a 504. The body may take longer.
     pub response_timeout: Duration,
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers; on HTTP/1.1 it is also
+    /// how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
+    /// How long a client may take to finish its TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How long the router waits for the next bytes of a request body (HTTP/1.1)
+    /// before it gives up on the request (a 408 and a close). A body that keeps
+    /// coming may take as long as it needs.
+    pub body_read_timeout: Duration,
+    /// The peers whose `X-Forwarded-*` and `Forwarded` headers are passed on (with the
+    /// peer appended to `X-Forwarded-For`): proxies in front of the router.
+    pub trusted_proxies: TrustedProxies,
+    /// How many client connections (both listeners, WebSockets included) may be open at
+    /// once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// The largest request body the router passes on: a longer `Content-Length` is a
+    /// 413 before any process is contacted, and a longer streamed body is cut.
+    pub max_body_bytes: u64,
     /// How long in-flight requests may take to finish after shutdown is asked for.
     pub shutdown_grace: Duration,
 }
@@ -48,6 +64,11 @@ impl RouterConfig {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            trusted_proxies: TrustedProxies::default(),
+            max_connections: 10_000,
+            max_body_bytes: 100 << 20,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -96,6 +117,88 @@ pub enum ConfigError {
     /// The token cannot travel in an HTTP header.
     #[error("invalid feed token: must be 1 to 4096 visible ASCII characters")]
     FeedToken,
+    /// An entry of the trusted proxies is not an IP address or a CIDR block.
+    #[error("invalid trusted proxy {entry:?}: expected an IP address or a CIDR block such as 10.0.0.0/8")]
+    TrustedProxy {
+        /// The entry as given (truncated).
+        entry: String,
+    },
+}
+
+/// The peers trusted to tell the router who the client is: a list of IP addresses and
+/// CIDR blocks. Empty (the default) trusts no one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<Cidr>);
+
+/// One block of addresses: an address and how many leading bits of it count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    addr: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    fn parse(entry: &str) -> Option<Self> {
+        let (addr, bits) = match entry.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits)),
+            None => (entry, None),
+        };
+        let given: IpAddr = addr.parse().ok()?;
+        let max = if given.is_ipv4() { 32 } else { 128 };
+        let bits: u8 = match bits {
+            Some(bits) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => {
+                bits.parse().ok()?
+            }
+            Some(_) => return None,
+            None => max,
+        };
+        if bits > max {
+            return None;
+        }
+        // `::ffff:a.b.c.d/n` is the IPv4 block `a.b.c.d/(n - 96)`.
+        let addr = given.to_canonical();
+        let bits = match (given, addr) {
+            (IpAddr::V6(_), IpAddr::V4(_)) => bits.checked_sub(96)?,
+            _ => bits,
+        };
+        Some(Self { addr, bits })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_eq(u128::from(u32::from(net)) << 96, u128::from(u32::from(ip)) << 96, self.bits)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(u128::from(net), u128::from(ip), self.bits),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `a` and `b` agree on their first `bits` bits.
+fn prefix_eq(a: u128, b: u128, bits: u8) -> bool {
+    bits == 0 || (a ^ b) >> (128 - u32::from(bits)) == 0
+}
+
+impl TrustedProxies {
+    /// Parses a comma-separated list of IP addresses and CIDR blocks
+    /// (`10.0.0.0/8, 192.168.1.7, fd00::/8`); blank entries are ignored.
+    pub fn parse(list: &str) -> Result<Self, ConfigError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                Cidr::parse(entry)
+                    .ok_or_else(|| ConfigError::TrustedProxy { entry: entry.chars().take(100).collect() })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// Whether `peer` is trusted (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        self.0.iter().any(|cidr| cidr.contains(peer))
+    }
 }
 
 /// The URL of the route stream: `http://host[:port]/path[?query]`, without credentials.
@@ -199,6 +302,37 @@ mod tests {
         }
         let err = FeedUrl::parse("http://user:hunter2@controller/watch").unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        let trusted =
+            TrustedProxies::parse(" 127.0.0.0/8, 10.1.2.3 ,fd00::/8,, ::ffff:192.168.0.0/112").unwrap();
+        for ip in ["127.0.0.1", "127.255.0.9", "10.1.2.3", "fd12::1", "::ffff:127.0.0.1", "192.168.3.4"] {
+            assert!(trusted.contains(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["128.0.0.1", "10.1.2.4", "fe80::1", "::1", "192.169.0.1"] {
+            assert!(!trusted.contains(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(TrustedProxies::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(!TrustedProxies::parse("0.0.0.0/0").unwrap().contains("::2".parse().unwrap()));
+        assert!(TrustedProxies::parse("::/0").unwrap().contains("::2".parse().unwrap()));
+        assert_eq!(TrustedProxies::parse("").unwrap(), TrustedProxies::default());
+        assert!(!TrustedProxies::default().contains("127.0.0.1".parse().unwrap()));
+        for bad in
+            ["localhost", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/+8", "10.0.0/8", "1.2.3.4/8/8"]
+        {
+            assert!(TrustedProxies::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_block_holds_exactly_the_addresses_that_share_its_prefix(net: u32, ip: u32, bits in 0u8..=32) {
+            let cidr = Cidr::parse(&format!("{}/{bits}", std::net::Ipv4Addr::from(net))).unwrap();
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            proptest::prop_assert_eq!(cidr.contains(std::net::Ipv4Addr::from(ip).into()), net & mask == ip & mask);
+        }
     }
 
     #[test]

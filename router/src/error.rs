@@ -18,6 +18,12 @@ pub enum RouterError {
     /// The listener has no local address (it is not bound).
     #[error("the HTTP listener has no local address")]
     ListenerAddress(#[source] io::Error),
+    /// The certificates cannot be loaded or the default one made.
+    #[error("cannot load the TLS certificates")]
+    Certificates(#[source] crate::certs::CertError),
+    /// rustls refused the TLS configuration.
+    #[error("cannot configure TLS")]
+    Tls(#[source] rustls::Error),
 }
 
 pub use paas_core::ErrorChain;

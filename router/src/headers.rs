@@ -2,9 +2,11 @@
 //! hop-by-hop headers (removed both ways), the `X-Forwarded-*` headers and
 //! `X-Request-Id`.
 //!
-//! Client-sent `X-Forwarded-*` and `Forwarded` headers are never passed on: an app
-//! must be able to trust what the router says about the client. Nothing here logs a
-//! header's value.
+//! Client-sent `X-Forwarded-*` and `Forwarded` headers are not passed on unless the
+//! peer is a trusted proxy (`PAAS_TRUSTED_PROXIES`): an app must be able to trust what
+//! the router says about the client. From a trusted proxy they are kept, and the
+//! proxy's address is appended to `X-Forwarded-For`. Nothing here logs a header's
+//! value.
 
 use std::net::IpAddr;
 
@@ -104,29 +106,60 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// What the router tells an app about a request.
 #[derive(Debug, Clone)]
 pub struct Forwarded {
-    /// The client's address (an IPv4-mapped IPv6 address is written as IPv4).
+    /// The peer's address (an IPv4-mapped IPv6 address is written as IPv4): the client,
+    /// or the proxy in front of it.
     pub client_ip: IpAddr,
+    /// Whether the peer is a trusted proxy, whose forwarding headers are kept.
+    pub trusted: bool,
     /// The port of the router's listener.
     pub port: u16,
+    /// Whether the client spoke TLS to the router.
+    pub https: bool,
     /// The `Host` the client sent, as sent.
     pub host: Option<HeaderValue>,
     /// The request's id.
     pub request_id: HeaderValue,
 }
 
-/// Sets the `X-Forwarded-*` and `X-Request-Id` headers, replacing whatever the client
-/// sent, and drops a client-sent `Forwarded`.
+/// Sets the `X-Forwarded-*` and `X-Request-Id` headers. From an untrusted peer they
+/// replace whatever it sent, and a `Forwarded` it sent is dropped. From a trusted
+/// proxy its `Forwarded` and `X-Forwarded-Proto/-Host/-Port` stay (the router's own
+/// values fill in those it did not send) and its `X-Forwarded-For` becomes one header
+/// with the proxy's address appended. Either way there is exactly one
+/// `X-Forwarded-For` and one `X-Request-Id`.
 pub fn set_forwarded(headers: &mut HeaderMap, forwarded: Forwarded) {
-    headers.remove(FORWARDED);
-    let client_ip = forwarded.client_ip.to_canonical().to_string();
-    headers
-        .insert(X_FORWARDED_FOR, HeaderValue::try_from(client_ip).expect("an IP address is a header value"));
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    headers.insert(X_FORWARDED_PORT, HeaderValue::from(forwarded.port));
-    match forwarded.host {
-        Some(host) => headers.insert(X_FORWARDED_HOST, host),
-        None => headers.remove(X_FORWARDED_HOST),
-    };
+    let peer = forwarded.client_ip.to_canonical().to_string();
+    let proto = HeaderValue::from_static(if forwarded.https { "https" } else { "http" });
+    let port = HeaderValue::from(forwarded.port);
+    if forwarded.trusted {
+        let mut chain = Vec::new();
+        for value in headers.get_all(X_FORWARDED_FOR) {
+            let value = value.as_bytes().trim_ascii();
+            if !value.is_empty() {
+                chain.extend_from_slice(value);
+                chain.extend_from_slice(b", ");
+            }
+        }
+        chain.extend_from_slice(peer.as_bytes());
+        let chain =
+            HeaderValue::from_bytes(&chain).expect("header values joined by commas are a header value");
+        headers.insert(X_FORWARDED_FOR, chain);
+        headers.entry(X_FORWARDED_PROTO).or_insert(proto);
+        headers.entry(X_FORWARDED_PORT).or_insert(port);
+        if let Some(host) = forwarded.host {
+            headers.entry(X_FORWARDED_HOST).or_insert(host);
+        }
+    } else {
+        headers.remove(FORWARDED);
+        headers
+            .insert(X_FORWARDED_FOR, HeaderValue::try_from(peer).expect("an IP address is a header value"));
+        headers.insert(X_FORWARDED_PROTO, proto);
+        headers.insert(X_FORWARDED_PORT, port);
+        match forwarded.host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
+    }
     headers.insert(X_REQUEST_ID, forwarded.request_id);
 }
 
@@ -220,7 +253,9 @@ mod tests {
             &mut headers,
             Forwarded {
                 client_ip: "127.0.0.1".parse().unwrap(),
+                trusted: false,
                 port: 8080,
+                https: false,
                 host: Some(HeaderValue::from_static("Hello.localhost:8080")),
                 request_id: HeaderValue::from_static("abc"),
             },
@@ -232,6 +267,37 @@ mod tests {
         assert_eq!(all(X_FORWARDED_PORT), ["8080"]);
         assert_eq!(all(X_REQUEST_ID), ["abc"]);
         assert!(headers.get(FORWARDED).is_none());
+    }
+
+    #[test]
+    fn a_trusted_proxys_forwarded_headers_stay() {
+        let mut headers = HeaderMap::new();
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static(" 7.7.7.7, 8.8.8.8 "));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        headers.insert(FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
+        let forwarded = Forwarded {
+            client_ip: "::ffff:10.0.0.1".parse().unwrap(),
+            trusted: true,
+            port: 8080,
+            https: false,
+            host: Some(HeaderValue::from_static("hello.localhost")),
+            request_id: HeaderValue::from_static("abc"),
+        };
+        set_forwarded(&mut headers, forwarded.clone());
+        let all = |headers: &HeaderMap, name| {
+            headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(all(&headers, X_FORWARDED_FOR), ["6.6.6.6, 7.7.7.7, 8.8.8.8, 10.0.0.1"]);
+        assert_eq!(all(&headers, X_FORWARDED_PROTO), ["https"]);
+        assert_eq!(all(&headers, X_FORWARDED_HOST), ["hello.localhost"]);
+        assert_eq!(all(&headers, X_FORWARDED_PORT), ["8080"]);
+        assert_eq!(all(&headers, FORWARDED), ["for=6.6.6.6"]);
+        // Without forwarding headers, the router's own.
+        let mut bare = HeaderMap::new();
+        set_forwarded(&mut bare, forwarded);
+        assert_eq!(all(&bare, X_FORWARDED_FOR), ["10.0.0.1"]);
+        assert_eq!(all(&bare, X_FORWARDED_PROTO), ["http"]);
     }
 
     #[test]

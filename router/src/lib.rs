@@ -2,44 +2,61 @@
 //! app, with a route table fed by the controller.
 //!
 //! [`RouterState::load`] prepares the state directory and loads the table saved there,
-//! so the router serves before the controller answers; [`run`] serves HTTP/1.1 on a
-//! listener until a shutdown signal resolves, and meanwhile follows the controller's
-//! route stream.
+//! so the router serves before the controller answers; [`run_with_tls`] serves HTTP/1.1
+//! on one listener and HTTPS (HTTP/2 or HTTP/1.1 by ALPN) on another until a shutdown
+//! signal resolves, and meanwhile follows the controller's route stream; [`run`] is
+//! the same without HTTPS.
 //!
-//! Modules: `proxy` (one request: route, headers, forward, answer), `table` (the
-//! compiled table behind one `ArcSwap`), `feed` (the watch stream client), `persist`
-//! (`routes.json`), `headers` (what is added and removed), `config` and `settings`
-//! (what the router is told; `settings` is the one place that reads the environment).
+//! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
+//! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
+//! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request: limits, route, headers, forward,
+//! answer), `upgrade` (WebSockets: `101` and the spliced tunnel), `limits` (what a
+//! request head may be), `tls` (versions, suites, ALPN) and `certs` (the certificates
+//! by SNI, the self-signed default), `table` (the compiled table behind one
+//! `ArcSwap`), `feed` (the watch stream client), `persist` (`routes.json`), `headers`
+//! (what is added and removed), `tasks` (connections and tunnels that shutdown waits
+//! for, then cuts), `config` and `settings` (what the router is told; `settings` is
+//! the one place that reads the environment).
 //!
-//! Not yet here: TLS, HTTP/2, WebSockets (`Upgrade` is removed like any hop-by-hop
-//! header) and metrics; the `Proxy` of `proxy.rs` is where the protocols plug in and
-//! where counters would be kept.
+//! Certificates carried by the route feed go to the `CertStore` with every new table
+//! (`CertStore::sync_routes`), and `https_policy` is `tls:enforce` (308 to HTTPS, HSTS).
+//!
+//! Not yet here: ACME, per-route body limits, WebSockets
+//! over HTTP/2 (RFC 8441), and metrics.
 
+mod access;
+pub mod certs;
+mod client_io;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod head_scan;
 pub mod headers;
+mod https_policy;
+pub mod limits;
 pub mod persist;
 mod proxy;
+mod server;
 pub mod settings;
 mod table;
+mod tasks;
+pub mod tls;
+mod upgrade;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use paas_core::routes::RouteTable;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
-pub use config::{ConfigError, FeedConfig, FeedToken, FeedUrl, RouterConfig};
+pub use config::{ConfigError, FeedConfig, FeedToken, FeedUrl, RouterConfig, TrustedProxies};
 pub use error::RouterError;
 
+use crate::access::AccessLog;
+use crate::certs::CertStore;
 use crate::error::ErrorChain;
 use crate::proxy::Proxy;
+use crate::server::Server;
 use crate::table::{PlatformHosts, Routes};
 
 /// The router's configuration and its current route table.
@@ -47,12 +64,14 @@ use crate::table::{PlatformHosts, Routes};
 pub struct RouterState {
     config: Arc<RouterConfig>,
     routes: Arc<Routes>,
+    certs: Arc<CertStore>,
 }
 
 impl RouterState {
     /// Creates the state directory (mode 0700) and loads the route table saved there.
     /// A saved table that cannot be read is logged and ignored: the router then starts
-    /// with no routes and waits for the controller.
+    /// with no routes and waits for the controller. Loads the certificates too (see
+    /// `certs`), making the default one when there is none.
     pub fn load(config: RouterConfig) -> Result<Self, RouterError> {
         persist::ensure_state_dir(&config.state_dir)
             .map_err(|source| RouterError::StateDir { path: config.state_dir.clone(), source })?;
@@ -72,7 +91,18 @@ impl RouterState {
             }
         };
         let platform = PlatformHosts::new(&config.domain, config.controller_addr, config.builder_addr);
-        Ok(Self { routes: Arc::new(Routes::new(initial, platform)), config: Arc::new(config) })
+        let certs =
+            Arc::new(CertStore::load(&config.state_dir, &config.domain).map_err(RouterError::Certificates)?);
+        Ok(Self {
+            routes: Arc::new(Routes::new(initial, platform).with_certs(certs.clone())),
+            certs,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The certificates the HTTPS listener presents.
+    pub fn certs(&self) -> &Arc<CertStore> {
+        &self.certs
     }
 
     /// The route table requests are served from now.
@@ -86,62 +116,87 @@ impl RouterState {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` resolves, following the route feed if one
-/// is configured. Then it stops accepting, lets in-flight requests finish (up to
-/// [`RouterConfig::shutdown_grace`], after which it cuts them) and stops the feed.
+/// Serves HTTP on `listener` until `shutdown` resolves: [`run_with_tls`] without an
+/// HTTPS listener.
 pub async fn run(
     listener: TcpListener,
     state: RouterState,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RouterError> {
-    let local = listener.local_addr().map_err(RouterError::ListenerAddress)?;
+    run_with_tls(listener, None, state, shutdown).await
+}
+
+/// Serves HTTP on `http` and, when given, HTTPS on `https` (certificates from
+/// [`RouterState::certs`]) until `shutdown` resolves, following the route feed if one
+/// is configured. Then it stops accepting, lets in-flight requests and open WebSockets
+/// finish (up to [`RouterConfig::shutdown_grace`], after which it cuts them) and stops
+/// the feed.
+pub async fn run_with_tls(
+    http: TcpListener,
+    https: Option<TcpListener>,
+    state: RouterState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RouterError> {
+    let local = http.local_addr().map_err(RouterError::ListenerAddress)?;
+    let https = match https {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(RouterError::ListenerAddress)?;
+            let acceptor = tls::acceptor(state.certs.clone()).map_err(RouterError::Tls)?;
+            Some((listener, acceptor, addr))
+        }
+        None => None,
+    };
     let config = &state.config;
     let (stop_feed, feed_stopped) = tokio::sync::watch::channel(());
     let feed = config.feed.clone().map(|feed| {
         tokio::spawn(feed::follow(state.routes.clone(), feed, config.state_dir.clone(), feed_stopped))
     });
-    let proxy = Arc::new(Proxy::new(state.routes.clone(), config, local.port()));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
+    let (stop_access, access_stopped) = tokio::sync::watch::channel(());
+    let (access, shipper) = match &config.feed {
+        Some(feed) => {
+            let (access, shipper) = AccessLog::shipping(feed, access_stopped);
+            (access, Some(tokio::spawn(shipper)))
+        }
+        None => (AccessLog::local(), None),
+    };
+    let https_port = https.as_ref().map(|(_, _, addr)| addr.port());
+    let proxy = Arc::new(Proxy::new(state.routes.clone(), config, access).with_https_port(https_port));
+    let server = Arc::new(Server::new(proxy.clone(), config));
     tracing::info!(addr = %local, "the router is serving HTTP");
-
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, most likely: wait for some to close.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let service = service_fn(move |req| {
-            let proxy = proxy.clone();
-            async move { proxy.handle(req, peer).await }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        connections.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
+    let serve_https = async {
+        match https {
+            Some((listener, acceptor, addr)) => {
+                tracing::info!(%addr, "the router is serving HTTPS");
+                server.clone().accept(listener, Some(acceptor)).await;
             }
-        });
+            None => std::future::pending().await,
+        }
+    };
+    // Dropping the accept loops closes the listeners.
+    tokio::select! {
+        () = shutdown => {}
+        () = server.clone().accept(http, None) => {}
+        () = serve_https => {}
     }
 
-    drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
-    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await.is_err() {
+    server.drain();
+    let finished = async {
+        server.connections.idle().await;
+        proxy.tunnels.idle().await;
+    };
+    if tokio::time::timeout(config.shutdown_grace, finished).await.is_err() {
         tracing::warn!(grace = ?config.shutdown_grace, "cutting the requests still in flight after the grace period");
     }
-    connections.shutdown().await;
+    proxy.tunnels.cut();
+    server.connections.cut();
+    server.connections.idle().await;
+    proxy.tunnels.idle().await;
+    // The last access lines, then the feed.
+    let _ = stop_access.send(());
+    if let Some(shipper) = shipper {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), shipper).await;
+    }
     let _ = stop_feed.send(());
     if let Some(feed) = feed {
         let _ = feed.await;

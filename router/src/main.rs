@@ -35,6 +35,14 @@ async fn start() -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {} (PAAS_HTTP_ADDR)", settings.http_addr))?;
+    let https = match settings.https_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (PAAS_HTTPS_ADDR)"))?,
+        ),
+        None => None,
+    };
     let state = RouterState::load(settings.config)?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let shutdown = async move {
@@ -43,6 +51,6 @@ async fn start() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
         }
     };
-    paas_router::run(listener, state, shutdown).await?;
+    paas_router::run_with_tls(listener, https, state, shutdown).await?;
     Ok(())
 }

@@ -105,6 +105,7 @@ mod tests {
             Route {
                 app: AppName::parse("hello").unwrap(),
                 backends: vec![Backend { addr: "10.0.0.2:5000".parse().unwrap(), process: "web.1".into() }],
+                tls: Default::default(),
             },
         );
         save(&state, &table).unwrap();

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::http::request::Parts;
 use hyper::http::uri::{PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri, Version};
@@ -26,10 +26,17 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use paas_core::access::{self, AccessRecord};
+
+use crate::access::AccessLog;
 use crate::error::ErrorChain;
 use crate::headers::{self, Forwarded};
-use crate::table::{Entry, Routes, Upstream};
-use crate::RouterConfig;
+use crate::https_policy;
+use crate::limits;
+use crate::table::{Entry, Routes, Target, Upstream};
+use crate::tasks::TaskGroup;
+use crate::upgrade::{self, ClientUpgrade};
+use crate::{RouterConfig, TrustedProxies};
 
 /// The body of every response the router sends.
 pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -41,13 +48,20 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub(crate) struct Proxy {
     routes: Arc<Routes>,
     client: Client<HttpConnector, RetryBody>,
-    /// The listener's port, sent as `X-Forwarded-Port`.
-    port: u16,
     response_timeout: Duration,
+    /// The largest request body passed on.
+    max_body_bytes: u64,
+    /// The WebSockets (and other upgraded connections) being carried.
+    pub tunnels: TaskGroup,
+    access: AccessLog,
+    /// The HTTPS listener's port, where `tls:enforce` redirects plain requests.
+    https_port: Option<u16>,
+    /// The peers whose forwarding headers are kept.
+    trusted_proxies: TrustedProxies,
 }
 
 impl Proxy {
-    pub fn new(routes: Arc<Routes>, config: &RouterConfig, port: u16) -> Self {
+    pub fn new(routes: Arc<Routes>, config: &RouterConfig, access: AccessLog) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
@@ -55,51 +69,131 @@ impl Proxy {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Self { routes, client, port, response_timeout: config.response_timeout }
+        Self {
+            routes,
+            client,
+            response_timeout: config.response_timeout,
+            max_body_bytes: config.max_body_bytes,
+            tunnels: TaskGroup::default(),
+            access,
+            https_port: None,
+            trusted_proxies: config.trusted_proxies.clone(),
+        }
     }
 
-    /// Answers one request from `peer`. Never fails: every failure is a response.
+    /// Redirects plain requests of `tls:enforce` apps to HTTPS on `port`.
+    pub fn with_https_port(mut self, port: Option<u16>) -> Self {
+        self.https_port = port;
+        self
+    }
+
+    /// Answers one request from `peer`, which came in on `listener`. Never fails:
+    /// every failure is a response.
+    ///
+    /// An HTTP/1 request that names an `Upgrade` and is not switched closes its
+    /// connection: the head scanner stops examining a connection after such a request
+    /// (`head_scan`), so it must carry no more requests.
     pub async fn handle(
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        listener: Listener,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        let asks_upgrade = req.version() < Version::HTTP_2 && req.headers().contains_key(UPGRADE);
+        let Ok(response) = self.serve(req, peer, listener).await;
+        Ok(match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            true => closing(response),
+            false => response,
+        })
+    }
+
+    async fn serve(
+        &self,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+        listener: Listener,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
+        let client_upgrade = ClientUpgrade::take(&mut req);
+        let arrived = std::time::SystemTime::now();
         let (mut parts, body) = req.into_parts();
+        if let Err(refusal) = limits::check_head(&parts, self.max_body_bytes) {
+            tracing::debug!(%peer, ?refusal, "refused a request");
+            return Ok(closing(page(refusal.status())));
+        }
         let Some(host) = headers::request_host(&parts) else {
             return Ok(page(StatusCode::BAD_REQUEST));
         };
-        let method = parts.method.clone();
         let table = self.routes.load();
         let Some(entry) = table.find(&host) else {
-            tracing::debug!(target: "paas_router::access", %method, %host, "no route");
+            tracing::debug!(target: "paas_router::access", method = %parts.method, %host, "no route");
             return Ok(page(StatusCode::NOT_FOUND));
         };
+        // Requests for the platform's own hosts (controller, builder) get no access line.
+        let mut record = match &entry.target {
+            Target::App(app) => Some(AccessRecord {
+                at: arrived
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+                app: app.clone(),
+                method: access::truncate_field(parts.method.as_str()).to_owned(),
+                host: access::truncate_field(&host).to_owned(),
+                path: access::truncate_field(parts.uri.path_and_query().map_or("", |pq| pq.as_str()))
+                    .to_owned(),
+                status: 0,
+                bytes: 0,
+                service_us: 0,
+                upstream: None,
+                request_id: String::new(),
+                client: peer.ip().to_string(),
+            }),
+            _ => None,
+        };
+        if entry.tls_enforce && !listener.tls {
+            if let Some(location) = self
+                .https_port
+                .and_then(|port| https_policy::https_location(&host, port, parts.uri.path_and_query()))
+            {
+                return Ok(self.answer(https_policy::redirect(location), record, started));
+            }
+        }
         let Some(first) = entry.pick() else {
-            tracing::info!(target: "paas_router::access", %method, %host, app = %entry.target, "no web process");
-            return Ok(page(StatusCode::SERVICE_UNAVAILABLE));
+            return Ok(self.answer(page(StatusCode::SERVICE_UNAVAILABLE), record, started));
         };
         let Some(path_and_query) = origin_form(&parts.uri) else {
-            return Ok(page(StatusCode::BAD_REQUEST));
+            return Ok(self.answer(page(StatusCode::BAD_REQUEST), record, started));
         };
-        let request_id = self.rewrite_headers(&mut parts, peer);
-        let (response, upstream) = self.forward(entry, first, &parts, &path_and_query, body).await;
-        tracing::info!(
-            target: "paas_router::access",
-            %method,
-            %host,
-            path = path_and_query.path(),
-            status = response.status().as_u16(),
-            app = %entry.target,
-            process = %upstream.process,
-            request_id = request_id.to_str().unwrap_or_default(),
-            ms = started.elapsed().as_millis() as u64,
-        );
-        Ok(response)
+        let request_id = self.rewrite_headers(&mut parts, peer, listener);
+        if let Some(client_upgrade) = &client_upgrade {
+            upgrade::set_upgrade_headers(&mut parts.headers, client_upgrade.protocol.clone());
+        }
+        let (mut response, upstream) =
+            self.forward(entry, first, &parts, &path_and_query, body, client_upgrade, peer).await;
+        if entry.tls_enforce && listener.tls {
+            response = https_policy::with_hsts(response);
+        }
+        if let Some(record) = &mut record {
+            record.request_id = access::truncate_field(request_id.to_str().unwrap_or_default()).to_owned();
+            record.upstream = Some(upstream.process.clone());
+        }
+        Ok(self.answer(response, record, started))
+    }
+
+    /// The response, counted into its access line when the request has one.
+    fn answer(
+        &self,
+        response: Response<ProxyBody>,
+        record: Option<AccessRecord>,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        match record {
+            Some(record) => self.access.wrap(response, record, started),
+            None => response,
+        }
     }
 
     /// Makes the headers the process gets; returns the request's id.
-    fn rewrite_headers(&self, parts: &mut Parts, peer: SocketAddr) -> HeaderValue {
+    fn rewrite_headers(&self, parts: &mut Parts, peer: SocketAddr, listener: Listener) -> HeaderValue {
         let request_id = headers::request_id(&parts.headers);
         if !parts.headers.contains_key(HOST) {
             // An absolute-form request may name its host only in the target; the
@@ -110,14 +204,23 @@ impl Proxy {
         }
         let host = parts.headers.get(HOST).cloned();
         headers::strip_hop_by_hop(&mut parts.headers);
-        let forwarded =
-            Forwarded { client_ip: peer.ip(), port: self.port, host, request_id: request_id.clone() };
+        let forwarded = Forwarded {
+            client_ip: peer.ip(),
+            trusted: self.trusted_proxies.contains(peer.ip()),
+            port: listener.port,
+            https: listener.tls,
+            host,
+            request_id: request_id.clone(),
+        };
         headers::set_forwarded(&mut parts.headers, forwarded);
         request_id
     }
 
     /// Sends the request to the process whose turn it is, or to the next one when
-    /// that one cannot be reached; returns the answer and who gave it.
+    /// that one cannot be reached; returns the answer and who gave it. When the client
+    /// asked for an upgrade and the process switched protocols, the two connections
+    /// are spliced once the `101` is sent.
+    #[allow(clippy::too_many_arguments)]
     async fn forward<'e>(
         &self,
         entry: &'e Entry,
@@ -125,8 +228,10 @@ impl Proxy {
         parts: &Parts,
         path_and_query: &PathAndQuery,
         body: Incoming,
+        client_upgrade: Option<ClientUpgrade>,
+        peer: SocketAddr,
     ) -> (Response<ProxyBody>, &'e Upstream) {
-        let body = BodySlot::new(body);
+        let body = BodySlot::new(body, self.max_body_bytes);
         let count = entry.upstreams.len();
         let mut upstream = &entry.upstreams[first];
         let mut outcome = Outcome::Unreachable;
@@ -163,16 +268,52 @@ impl Proxy {
             break;
         }
         let response = match outcome {
-            Outcome::Answered(response) => {
-                let (mut parts, body) = response.into_parts();
-                headers::strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, body.boxed())
+            Outcome::Answered(mut response) => match (upgrade::switched(&response), client_upgrade) {
+                (Some(protocol), Some(client)) => {
+                    let upstream_connection = hyper::upgrade::on(&mut response);
+                    let what = format!("{} {}", entry.target, upstream.process);
+                    upgrade::splice(&self.tunnels, client.connection, upstream_connection, peer, what);
+                    let (mut parts, body) = response.into_parts();
+                    headers::strip_hop_by_hop(&mut parts.headers);
+                    upgrade::set_upgrade_headers(&mut parts.headers, protocol);
+                    Response::from_parts(parts, body.boxed())
+                }
+                _ if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                    tracing::warn!(
+                        app = %entry.target, process = %upstream.process,
+                        "the process switched protocols without being asked to"
+                    );
+                    page(StatusCode::BAD_GATEWAY)
+                }
+                _ => {
+                    let (mut parts, body) = response.into_parts();
+                    headers::strip_hop_by_hop(&mut parts.headers);
+                    Response::from_parts(parts, body.boxed())
+                }
+            },
+            Outcome::Failed if body.fault() == Some(BodyFault::Malformed) => {
+                closing(page(StatusCode::BAD_REQUEST))
+            }
+            Outcome::Failed if body.fault() == Some(BodyFault::TooLarge) => {
+                closing(page(StatusCode::PAYLOAD_TOO_LARGE))
+            }
+            Outcome::Failed if body.fault() == Some(BodyFault::Stalled) => {
+                closing(page(StatusCode::REQUEST_TIMEOUT))
             }
             Outcome::Unreachable | Outcome::Failed => page(StatusCode::BAD_GATEWAY),
             Outcome::TimedOut => page(StatusCode::GATEWAY_TIMEOUT),
         };
         (response, upstream)
     }
+}
+
+/// What a request tells the process about the listener it came in on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listener {
+    /// The listener's port, sent as `X-Forwarded-Port`.
+    pub port: u16,
+    /// Whether the client spoke TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
 }
 
 enum Outcome {
@@ -191,14 +332,28 @@ fn origin_form(uri: &Uri) -> Option<PathAndQuery> {
     pq.as_str().starts_with('/').then(|| pq.clone())
 }
 
+/// `response`, telling the client that the connection closes after it.
+fn closing(mut response: Response<ProxyBody>) -> Response<ProxyBody> {
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// A response the router writes itself: a short page naming no internals.
 pub(crate) fn page(status: StatusCode) -> Response<ProxyBody> {
     let (title, text) = match status {
-        StatusCode::BAD_REQUEST => ("Bad request", "The request does not say which site it is for."),
+        StatusCode::BAD_REQUEST => {
+            ("Bad request", "The request is malformed, or does not say which site it is for.")
+        }
         StatusCode::NOT_FOUND => ("No such app", "There is no app at this address."),
         StatusCode::SERVICE_UNAVAILABLE => ("App not available", "This app has no web processes running."),
         StatusCode::BAD_GATEWAY => ("Bad gateway", "The app did not answer. Try again in a moment."),
         StatusCode::GATEWAY_TIMEOUT => ("Gateway timeout", "The app took too long to answer."),
+        StatusCode::URI_TOO_LONG => ("URI too long", "The request's address is too long."),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("Headers too large", "The request's headers are too large or too many.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("Payload too large", "The request's body is too large."),
+        StatusCode::REQUEST_TIMEOUT => ("Request timeout", "The request's body stopped arriving."),
         _ => ("Error", "The request could not be served."),
     };
     let html = format!(
@@ -215,30 +370,80 @@ pub(crate) fn page(status: StatusCode) -> Response<ProxyBody> {
 /// The client's request body, kept where a second attempt can find it as long as the
 /// first attempt has not read from it. A connection that was never made never reads
 /// the body, so a request whose first process is unreachable can go to the next one,
-/// body and all.
-struct BodySlot(Arc<Mutex<Option<Incoming>>>);
+/// body and all. It also remembers whether the client's side of the body failed
+/// (malformed chunks, or more than the body limit), which makes the answer a 400 or
+/// 413 rather than a 502.
+struct BodySlot {
+    body: Arc<Mutex<Option<Incoming>>>,
+    fault: Arc<Mutex<Option<BodyFault>>>,
+    limit: u64,
+}
+
+/// What went wrong on the client's side of a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFault {
+    /// hyper could not read it (bad chunk framing, or the client went away).
+    Malformed,
+    /// It grew past the router's body limit.
+    TooLarge,
+    /// The client sent nothing for the body read timeout.
+    Stalled,
+}
+
+/// The error a [`RetryBody`] ends with when the client's body outgrows the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the router's limit")]
+struct BodyTooLarge;
 
 impl BodySlot {
-    fn new(body: Incoming) -> Self {
-        Self(Arc::new(Mutex::new(Some(body))))
+    fn new(body: Incoming, limit: u64) -> Self {
+        Self { body: Arc::new(Mutex::new(Some(body))), fault: Arc::default(), limit }
     }
 
     /// The body for one attempt.
     fn attempt(&self) -> RetryBody {
-        RetryBody { slot: self.0.clone(), body: None }
+        RetryBody { slot: self.body.clone(), body: None, fault: self.fault.clone(), left: self.limit }
     }
 
     /// Whether no attempt has read the body yet.
     fn untouched(&self) -> bool {
-        self.0.lock().is_ok_and(|slot| slot.is_some())
+        self.body.lock().is_ok_and(|slot| slot.is_some())
+    }
+
+    /// What went wrong on the client's side, if anything.
+    fn fault(&self) -> Option<BodyFault> {
+        self.fault.lock().ok().and_then(|fault| *fault)
     }
 }
 
+/// Whether a body error is the client's connection timing out (see `client_io`).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 /// The body of one attempt: it takes the client's body out of the slot when first
-/// read.
+/// read, and ends with an error when it grows past the limit.
 pub(crate) struct RetryBody {
     slot: Arc<Mutex<Option<Incoming>>>,
     body: Option<Incoming>,
+    fault: Arc<Mutex<Option<BodyFault>>>,
+    /// How many more bytes may come.
+    left: u64,
+}
+
+impl RetryBody {
+    fn record(&self, fault: BodyFault) {
+        if let Ok(mut slot) = self.fault.lock() {
+            slot.get_or_insert(fault);
+        }
+    }
 }
 
 impl RetryBody {
@@ -255,18 +460,36 @@ impl RetryBody {
 
 impl Body for RetryBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if this.body.is_none() {
             this.body = this.slot.lock().ok().and_then(|mut slot| slot.take());
         }
-        match &mut this.body {
-            Some(body) => Pin::new(body).poll_frame(cx),
+        let Some(body) = &mut this.body else { return Poll::Ready(None) };
+        match std::task::ready!(Pin::new(body).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                match this.left.checked_sub(len) {
+                    Some(left) => this.left = left,
+                    None => {
+                        this.record(BodyFault::TooLarge);
+                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                this.record(match timed_out(&e) {
+                    true => BodyFault::Stalled,
+                    false => BodyFault::Malformed,
+                });
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
             None => Poll::Ready(None),
         }
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use paas_core::settings::{self, Setting};
 use paas_core::Hostname;
 
-use crate::config::{ConfigError, FeedConfig, FeedToken, FeedUrl, RouterConfig};
+use crate::config::{ConfigError, FeedConfig, FeedToken, FeedUrl, RouterConfig, TrustedProxies};
 
 pub use paas_core::settings::SettingsError;
 
@@ -17,6 +17,8 @@ pub use paas_core::settings::SettingsError;
 pub struct RouterSettings {
     /// `PAAS_HTTP_ADDR`.
     pub http_addr: SocketAddr,
+    /// `PAAS_HTTPS_ADDR`; `None` when it is `off`.
+    pub https_addr: Option<SocketAddr>,
     /// Everything else.
     pub config: RouterConfig,
     /// `PAAS_LOG`.
@@ -48,6 +50,11 @@ impl RouterSettings {
     pub fn from_env() -> Result<Self, SettingsError> {
         let http_addr = addr(&settings::HTTP_ADDR)?
             .unwrap_or_else(|| settings::HTTP_ADDR.default.parse().expect("a valid default"));
+        let https_addr = match read(&settings::HTTPS_ADDR).as_deref() {
+            Some("off") => None,
+            Some(_) => addr(&settings::HTTPS_ADDR)?,
+            None => Some(settings::HTTPS_ADDR.default.parse().expect("a valid default")),
+        };
         let domain = read(&settings::DOMAIN).unwrap_or_else(|| settings::DOMAIN.default.to_owned());
         let domain = Hostname::parse(&domain).map_err(|e| SettingsError::new(&settings::DOMAIN, e))?;
         let state_dir = match (read(&settings::ROUTER_STATE_DIR), read(&settings::DATA_DIR)) {
@@ -68,7 +75,11 @@ impl RouterSettings {
         config.feed = feed;
         config.controller_addr = addr(&settings::ROUTER_CONTROLLER_ADDR)?;
         config.builder_addr = addr(&settings::ROUTER_BUILDER_ADDR)?;
+        if let Some(list) = read(&settings::TRUSTED_PROXIES) {
+            config.trusted_proxies = TrustedProxies::parse(&list)
+                .map_err(|e| SettingsError::new(&settings::TRUSTED_PROXIES, e))?;
+        }
         let log_filter = read(&settings::LOG).unwrap_or_else(|| settings::LOG.default.to_owned());
-        Ok(Self { http_addr, config, log_filter })
+        Ok(Self { http_addr, https_addr, config, log_filter })
     }
 }

@@ -18,6 +18,8 @@ use hyper::http::uri::Authority;
 use paas_core::routes::{self, Received, RouteTable, WatchMessage};
 use paas_core::{AppName, Hostname};
 
+use crate::certs::CertStore;
+
 /// Who answers for a host name, as logs name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -60,12 +62,14 @@ impl Upstream {
 pub(crate) struct Entry {
     pub target: Target,
     pub upstreams: Vec<Upstream>,
+    /// `paas tls:enforce`: plain HTTP is redirected, HTTPS answers carry HSTS.
+    pub tls_enforce: bool,
     cursor: AtomicUsize,
 }
 
 impl Entry {
     fn new(target: Target, upstreams: Vec<Upstream>) -> Self {
-        Self { target, upstreams, cursor: AtomicUsize::new(0) }
+        Self { target, upstreams, tls_enforce: false, cursor: AtomicUsize::new(0) }
     }
 
     /// The index of the upstream whose turn it is, or `None` when there is none.
@@ -118,7 +122,9 @@ impl Table {
             .map(|(host, route)| {
                 let upstreams =
                     route.backends.iter().map(|b| Upstream::new(b.addr, b.process.clone())).collect();
-                (host.to_string(), Some(Arc::new(Entry::new(Target::App(route.app.clone()), upstreams))))
+                let mut entry = Entry::new(Target::App(route.app.clone()), upstreams);
+                entry.tls_enforce = route.tls.enforce;
+                (host.to_string(), Some(Arc::new(entry)))
             })
             .collect();
         for (host, addr, target, process) in [
@@ -147,12 +153,22 @@ impl Table {
 pub(crate) struct Routes {
     current: ArcSwap<Table>,
     platform: PlatformHosts,
+    /// Where the routes' certificates go, table after table.
+    certs: Option<Arc<CertStore>>,
 }
 
 impl Routes {
     pub fn new(initial: RouteTable, platform: PlatformHosts) -> Self {
         let table = Table::compile(Arc::new(initial), &platform);
-        Self { current: ArcSwap::from_pointee(table), platform }
+        Self { current: ArcSwap::from_pointee(table), platform, certs: None }
+    }
+
+    /// Presents the certificates the routes carry from now on, starting with the
+    /// current table's.
+    pub fn with_certs(mut self, certs: Arc<CertStore>) -> Self {
+        certs.sync_routes(&RouteTable::default(), &self.current.load().source);
+        self.certs = Some(certs);
+        self
     }
 
     /// The table requests see now.
@@ -167,6 +183,9 @@ impl Routes {
         match routes::receive(&current.source, message) {
             Received::Table(next) => {
                 let next = Arc::new(next);
+                if let Some(certs) = &self.certs {
+                    certs.sync_routes(&current.source, &next);
+                }
                 self.current.store(Arc::new(Table::compile(next.clone(), &self.platform)));
                 Update::Published(next)
             }
@@ -202,6 +221,7 @@ mod tests {
                     process: format!("web.{p}"),
                 })
                 .collect(),
+            tls: Default::default(),
         }
     }
 

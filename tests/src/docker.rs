@@ -77,20 +77,25 @@ impl DockerCleanup {
 
 impl Drop for DockerCleanup {
     fn drop(&mut self) {
-        let run = |args: &[&str]| {
-            std::process::Command::new("docker")
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        let ids = run(&["ps", "-aq", "--filter", &format!("label=paas.platform={}", self.platform)]);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(&ids);
-            run(&args);
-        }
-        run(&["network", "rm", &format!("paas-{}", self.platform)]);
+        remove_platform(&self.platform);
     }
+}
+
+/// Removes every container of the platform `platform` and its network, now.
+pub fn remove_platform(platform: &str) {
+    let run = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let ids = run(&["ps", "-aq", "--filter", &format!("label=paas.platform={platform}")]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(&ids);
+        run(&args);
+    }
+    run(&["network", "rm", &format!("paas-{platform}")]);
 }

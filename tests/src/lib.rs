@@ -7,11 +7,13 @@
 
 pub mod checkout;
 pub mod client;
+pub mod dashboard;
 pub mod database;
 pub mod deployer;
 pub mod docker;
 pub mod load;
 pub mod platform;
+pub mod webdriver;
 
 pub use client::{ApiClient, Reply};
 pub use database::TestDatabase;

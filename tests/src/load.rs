@@ -18,13 +18,15 @@ pub struct Counts {
     /// Requests that got no answer.
     pub errors: AtomicU64,
     first_failures: Mutex<Vec<String>>,
+    started: Mutex<Option<std::time::Instant>>,
 }
 
 impl Counts {
     fn failure(&self, what: String) {
+        let at = self.started.lock().expect("not poisoned").map(|s| s.elapsed()).unwrap_or_default();
         let mut first = self.first_failures.lock().expect("not poisoned");
         if first.len() < 10 {
-            first.push(what);
+            first.push(format!("at {:.1} s: {what}", at.as_secs_f64()));
         }
     }
 }
@@ -42,6 +44,7 @@ impl Load {
     /// per request, wanting 200 and, when given, a body starting with `body_prefix`.
     pub fn start(platform: &TestPlatform, app: &str, keep_alive: usize, body_prefix: Option<String>) -> Load {
         let counts = Arc::new(Counts::default());
+        *counts.started.lock().expect("not poisoned") = Some(std::time::Instant::now());
         let stop = Arc::new(AtomicBool::new(false));
         let url = format!("http://{}/", platform.router_addr());
         assert!(url.starts_with("http://127.0.0.1:"), "load only to the loopback router");
@@ -91,6 +94,11 @@ impl Load {
             }));
         }
         Load { counts, stop, tasks }
+    }
+
+    /// Seconds since the load started, to relate its failures to what a test did.
+    pub fn elapsed(&self) -> f64 {
+        self.counts.started.lock().expect("not poisoned").map_or(0.0, |s| s.elapsed().as_secs_f64())
     }
 
     /// Stops the load, prints the counts, asserts that nothing failed and returns

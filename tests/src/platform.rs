@@ -121,6 +121,7 @@ pub async fn spawn_platform_with(adjust: impl FnOnce(&mut PaasdConfig)) -> TestP
         c.registry = Some(test_registry());
         c.router = Some(paasd::RouterSettings {
             http_addr: free_addr(),
+            https_addr: Some(free_addr()),
             binary: crate::workspace_binary("paas-router"),
             log_filter: "info".into(),
         });
@@ -149,11 +150,15 @@ pub fn test_registry() -> paasd::registry::RegistrySettings {
 
 /// Sends the platform's warnings and errors to the test's captured output, so a failing
 /// test shows why.
+#[allow(clippy::disallowed_methods)] // Test configuration, not a platform setting.
 fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            // `PAAS_TEST_LOG` (an env filter, e.g. `paas_controller::scheduler=info`) for more.
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("PAAS_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ))
             .with_test_writer()
             .with_ansi(false)
             .try_init();
@@ -343,8 +348,21 @@ fn router_client() -> &'static reqwest::Client {
 
 impl Drop for TestPlatform {
     fn drop(&mut self) {
+        // A platform stopped with `stop` leaves its processes to the test's own guard.
+        let was_running = self.task.is_some();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // Let paasd stop before its containers are removed, so that its scheduler does
+        // not start new ones meanwhile (a test ends, or fails, with its platform
+        // running). Only a multi-threaded runtime can wait here; on a current-thread
+        // one paasd cannot run while this does anyway.
+        if let (Some(task), Ok(handle)) = (self.task.take(), tokio::runtime::Handle::try_current()) {
+            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(|| {
+                    let _ = handle.block_on(tokio::time::timeout(Duration::from_secs(30), task));
+                });
+            }
         }
         // A test process may end before paasd has stopped the registry it supervises.
         if self.config.registry.is_some() {
@@ -356,6 +374,12 @@ impl Drop for TestPlatform {
         if self.config.router.is_some() {
             if let Some(pid) = paasd::router_process::recorded_pid(&self.config.data_dir.join("router")) {
                 let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+            }
+        }
+        // Its processes too, also when the test's own guard was dropped first.
+        if was_running && self.config.docker {
+            if let Ok(id) = std::fs::read_to_string(self.config.data_dir.join(paasd::PLATFORM_ID_FILE)) {
+                crate::docker::remove_platform(id.trim());
             }
         }
     }

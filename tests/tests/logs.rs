@@ -153,3 +153,85 @@ async fn logs_show_every_process_and_follow_new_ones() {
     assert_eq!(containers(&id).await.len(), 3, "the processes outlive the controller");
     drop(cleanup);
 }
+
+/// The CLI's `paas logs -f` on the whole platform (real router): a line the app prints
+/// after the command started shows up, and so does the router's access line of the
+/// request that made it print.
+#[tokio::test(flavor = "multi_thread")]
+async fn paas_logs_follow_shows_new_app_lines_and_the_routers_access_lines() {
+    let platform = paas_tests::spawn_platform().await;
+    let cleanup = DockerCleanup::new(&platform.platform_id());
+    let admin = platform.admin().await;
+    admin.create_app("hello").await;
+    // Python's HTTP server writes a line to stderr for every request.
+    platform.stand_in_build("hello", STACK_IMAGE, &json!({"web": "exec python3 -m http.server $PORT"})).await;
+    scale(&admin, "hello", json!([{"type": "web", "quantity": 1}])).await;
+    eventually("the app answers through the router", || async {
+        platform.router_get("hello", "/").await.filter(|(status, _)| *status == 200)
+    })
+    .await;
+
+    let config_dir = tempfile::tempdir().expect("a temporary dir");
+    let paas = |args: &[&str]| {
+        let mut command = std::process::Command::new(paas_tests::workspace_binary("paas"));
+        command
+            .args(args)
+            .env("PAAS_CONFIG_DIR", config_dir.path())
+            .env("PAAS_PASSWORD", paas_tests::PASSWORD)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let login = paas(&["login", &platform.url, "--username", "admin"]).output().expect("paas runs");
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let mut follow = paas(&["logs", "-f", "-n", "5", "-a", "hello"]).spawn().expect("paas runs");
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stdout = follow.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = async |what: &str, wanted: &dyn Fn(&str) -> bool| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !seen.iter().any(|l: &String| wanted(l)) {
+            match tokio::time::timeout_at(deadline, lines_rx.recv()).await {
+                Ok(Some(line)) => seen.push(line),
+                _ => panic!("no {what} within a minute; `paas logs -f` printed:\n{}", seen.join("\n")),
+            }
+        }
+    };
+    // The backlog first: the health check's and the probe's requests, at least.
+    wait_for("first line", &|_: &str| true).await;
+
+    let (status, _) = platform.router_get("hello", "/after-the-start").await.expect("the router answers");
+    assert_eq!(status, 404, "Python's server has no such file");
+    wait_for("app line of the new request", &|l: &str| {
+        l.contains(" app[web.1]: ") && l.contains("\"GET /after-the-start HTTP/1.1\" 404")
+    })
+    .await;
+    wait_for("router line of the new request", &|l: &str| {
+        l.contains(" paas[router]: at=info method=GET path=\"/after-the-start\" host=hello.localhost ")
+            && l.contains(" dyno=web.1 ")
+            && l.contains(" status=404 ")
+    })
+    .await;
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // Not followed, the same lines; `--type web` leaves the router's out.
+    let recent = paas(&["logs", "-n", "50", "-a", "hello"]).output().expect("paas runs");
+    let recent = String::from_utf8_lossy(&recent.stdout).into_owned();
+    assert!(recent.contains("paas[router]: at=info method=GET path=\"/after-the-start\""), "{recent}");
+    let web = paas(&["logs", "-n", "50", "--type", "web", "-a", "hello"]).output().expect("paas runs");
+    let web = String::from_utf8_lossy(&web.stdout).into_owned();
+    assert!(web.contains("GET /after-the-start") && !web.contains("paas[router]"), "{web}");
+    drop(platform);
+    drop(cleanup);
+}

@@ -4,8 +4,10 @@
 //!
 //! The load generator (`paas_tests::load`) runs in the test: `CONNECTIONS` keep-alive
 //! connections plus one that opens a new connection per request, all to the router on
-//! 127.0.0.1, until told to stop. The number of deploys is `PAAS_TEST_ROLLOUT_DEPLOYS` (default 3, to fit CI
-//! time; the acceptance asks for 10).
+//! 127.0.0.1, until told to stop. Under it: 10 deploys, 10 config changes, 5
+//! `ps:restart` and scaling 1 -> 4 -> 1. `PAAS_TEST_ROLLOUT_ROUNDS=N` makes that N
+//! deploys, N config changes and at most N restarts: `cargo xtask test` runs the whole
+//! suite a second time on PostgreSQL, with fewer rounds.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -57,9 +59,10 @@ async fn deployer(drain: Duration) -> Deployer {
     .await
 }
 
+/// How many deploys and config changes the load test makes (restarts: at most 5).
 #[allow(clippy::disallowed_methods)] // A test knob, not a platform setting.
-fn deploys() -> u32 {
-    std::env::var("PAAS_TEST_ROLLOUT_DEPLOYS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3)
+fn rounds() -> u32 {
+    std::env::var("PAAS_TEST_ROLLOUT_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10).max(2)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,19 +84,36 @@ async fn deploys_config_changes_and_scaling_under_load_drop_nothing() {
     .await;
 
     let mut version: u64 = 2;
-    for n in 2..=deploys() + 1 {
+    let last_build = rounds() + 1;
+    for n in 2..=last_build {
         checkout.commit(&[("app.py", &app_py(n, 200))], &format!("deploy {n}"));
         version += 1;
         d.push(&checkout, app).assert_success().assert_contains(&format!("remote: -----> v{version} is up"));
+        eprintln!("at {:.1} s: v{version} deployed", load.elapsed());
     }
-    for greeting in ["bonjour", "hola", "hallo"] {
-        version = d.admin.config_set(app, &[("GREETING", greeting)]).await;
+    for round in 1..=rounds() {
+        let greeting = if round == rounds() { "hallo".to_owned() } else { format!("hello-{round}") };
+        version = d.admin.config_set(app, &[("GREETING", &greeting)]).await;
         d.succeeded(app, version).await;
+        eprintln!("at {:.1} s: v{version} (config) succeeded", load.elapsed());
+    }
+    for _ in 0..rounds().min(5) {
+        let before = d.running(app).await;
+        let restarted = d.admin.post(&format!("/v1/apps/{app}/processes/restart"), json!({})).await;
+        assert_eq!(restarted.status, 200, "{}", restarted.body);
+        eventually("a new web process replaces the restarted one", || async {
+            let now = d.running(app).await;
+            (now.len() == 1 && before.iter().all(|old| old.id != now[0].id)).then_some(())
+        })
+        .await;
+        eprintln!("at {:.1} s: restarted", load.elapsed());
     }
     d.admin.scale(app, "web", 4).await;
     d.web_up(app, 4).await;
+    eprintln!("at {:.1} s: scaled to 4", load.elapsed());
     d.admin.scale(app, "web", 1).await;
     d.web_up(app, 1).await;
+    eprintln!("at {:.1} s: scaled to 1", load.elapsed());
     eventually("one web process of the last release runs", || async {
         let running = d.running_processes(app).await;
         (running == [(version.to_string(), "web.1".to_owned())]).then_some(())
@@ -102,7 +122,7 @@ async fn deploys_config_changes_and_scaling_under_load_drop_nothing() {
     let (requests, _, _) = load.finish().await;
     assert!(requests > 0);
     let last = d.platform.router_get(app, "/").await.expect("an answer");
-    assert!(last.1.starts_with(&format!("v{} hallo from ", deploys() + 1)), "{last:?}");
+    assert!(last.1.starts_with(&format!("v{last_build} hallo from ")), "{last:?}");
     d.platform.stop().await.expect("paasd stops cleanly");
 }
 

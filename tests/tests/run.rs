@@ -1,26 +1,32 @@
 //! One-off processes (`paas run`) with the real Docker engine: a command runs once in a
 //! container of the app's release with its config, its stdin and output stream through
-//! the controller, its exit status comes back, and the container is gone afterwards;
-//! the scheduler leaves it alone while it runs. Through the API with a small client of
-//! the run stream, and through the real `paas` binary.
+//! the controller over a WebSocket, its exit status comes back, and the container is
+//! gone afterwards; the scheduler leaves it alone while it runs, and a client that goes
+//! away takes it along. Through the API with a small WebSocket client of the run
+//! stream, and through the real `paas` binary.
 //!
 //! There is no builder here: `stand_in_build` records a build of the stack image.
 
 use std::io::Write;
 use std::time::Duration;
 
-use paas_core::run_stream::chunked::{encode_chunk, ChunkedDecoder};
-use paas_core::run_stream::{Frame, FrameDecoder, CONTENT_TYPE};
+use futures_util::{SinkExt, StreamExt};
+use paas_core::api::RunRequest;
+use paas_core::run_stream::{self, Frame, FrameDecoder, REQUEST_HEADER};
 use paas_tests::docker::{containers, DockerCleanup};
-use paas_tests::{spawn_controller, spawn_controller_with, ApiClient, TestPlatform, STACK_IMAGE};
+use paas_tests::{eventually, spawn_controller, spawn_controller_with, ApiClient, TestPlatform, STACK_IMAGE};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 
 const GREETING_PY: &str = "import os,sys; print(os.environ['GREETING']); sys.exit(3)";
 
-/// What a run gave: the answer's status, then the stream's output and exit status, or
-/// the error body.
+/// What a run gave: the answer's status (101: it ran), then the stream's output, its
+/// exit status and whether the controller closed the WebSocket after it, or the error
+/// body.
 #[derive(Debug, Default)]
 struct Ran {
     status: u16,
@@ -28,90 +34,101 @@ struct Ran {
     stderr: String,
     exit: Option<i32>,
     error: Option<String>,
+    closed: bool,
     body: Value,
 }
 
-/// `POST /v1/apps/{app}/run` with `request`, sending `stdin` then closing it.
+type Ws = WebSocketStream<TcpStream>;
+
+/// The `Paas-Run` header for `request`, encoded as `paas run` encodes it.
+fn request_header(request: Value) -> String {
+    let request: RunRequest = serde_json::from_value(request).expect("a run request");
+    run_stream::encode_request(&request).expect("a request that fits")
+}
+
+/// `GET /v1/apps/{app}/run` upgraded, with `request`, sending `stdin` then closing it.
 async fn run(client: &ApiClient, app: &str, request: Value, stdin: &[u8]) -> Ran {
-    let (stream, ran) = start_run(client, app, request, stdin).await;
-    match stream {
-        Some(stream) => finish_run(stream, ran).await,
+    let (ws, ran) = start_run(client, app, Some(request_header(request)), stdin).await;
+    match ws {
+        Some(ws) => finish_run(ws, ran).await,
         None => ran,
     }
 }
 
-/// Sends the request and reads the answer's head; a 200 leaves the stream to read.
-async fn start_run(
-    client: &ApiClient,
-    app: &str,
-    request: Value,
-    stdin: &[u8],
-) -> (Option<(TcpStream, Vec<u8>)>, Ran) {
+/// Opens the WebSocket with `header` as `Paas-Run` and sends `stdin` (then closes
+/// it); a `101` leaves the stream to read, anything else is read as an error.
+async fn start_run(client: &ApiClient, app: &str, header: Option<String>, stdin: &[u8]) -> (Option<Ws>, Ran) {
     let authority = client.base.strip_prefix("http://").expect("an http URL");
-    let mut socket = TcpStream::connect(authority).await.expect("the API listens");
-    let mut out = format!(
-        "POST /v1/apps/{app}/run HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {CONTENT_TYPE}\r\n\
-         Transfer-Encoding: chunked\r\n"
-    );
+    let mut upgrade =
+        format!("ws://{authority}/v1/apps/{app}/run").into_client_request().expect("a WebSocket request");
+    if let Some(header) = header {
+        upgrade.headers_mut().insert(REQUEST_HEADER, header.parse().expect("a header value"));
+    }
     if let Some(token) = &client.token {
-        out.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        upgrade.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("a token"));
     }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    encode_chunk(&Frame::Start(request.to_string().into_bytes()).to_bytes(), &mut bytes);
-    if !stdin.is_empty() {
-        encode_chunk(&Frame::Stdin(stdin.to_vec()).to_bytes(), &mut bytes);
-    }
-    encode_chunk(&Frame::Stdin(Vec::new()).to_bytes(), &mut bytes);
-    socket.write_all(&bytes).await.expect("the request goes out");
-
-    let mut head = Vec::new();
-    let end = loop {
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
+    // A second handle on the connection, to read the rest of an error's body.
+    let socket = TcpStream::connect(authority).await.expect("the API listens").into_std().expect("a socket");
+    let mut spare = TcpStream::from_std(socket.try_clone().expect("a clone")).expect("a socket");
+    let socket = TcpStream::from_std(socket).expect("a socket");
+    match tokio_tungstenite::client_async(upgrade, socket).await {
+        Ok((mut ws, response)) => {
+            assert_eq!(response.status(), 101);
+            if !stdin.is_empty() {
+                send(&mut ws, Frame::Stdin(stdin.to_vec())).await;
+            }
+            send(&mut ws, Frame::Stdin(Vec::new())).await;
+            (Some(ws), Ran { status: 101, ..Ran::default() })
         }
-        let mut piece = [0; 4096];
-        let n = socket.read(&mut piece).await.expect("an answer");
-        assert!(n > 0, "the connection closed before the head: {}", String::from_utf8_lossy(&head));
-        head.extend_from_slice(&piece[..n]);
-    };
-    let rest = head.split_off(end + 4);
-    let text = String::from_utf8_lossy(&head).to_lowercase();
-    let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
-    let mut ran = Ran { status, ..Ran::default() };
-    if status == 200 {
-        assert!(text.contains(&format!("content-type: {CONTENT_TYPE}")), "{text}");
-        assert!(text.contains("transfer-encoding: chunked"), "{text}");
-        return (Some((socket, rest)), ran);
-    }
-    // An error: a JSON body (sized), then the server closes or keeps the connection.
-    let length: usize = text
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = rest;
-    while body.len() < length {
-        let mut piece = [0; 4096];
-        let n = socket.read(&mut piece).await.expect("the body");
-        if n == 0 {
-            break;
+        Err(tungstenite::Error::Http(response)) => {
+            let length: usize = response
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            let status = response.status().as_u16();
+            let mut body = response.into_body().unwrap_or_default();
+            while body.len() < length {
+                let mut piece = [0; 4096];
+                let n = spare.read(&mut piece).await.expect("the body");
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&piece[..n]);
+            }
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            (None, Ran { status, body, ..Ran::default() })
         }
-        body.extend_from_slice(&piece[..n]);
+        Err(e) => panic!("the WebSocket handshake failed: {e}"),
     }
-    ran.body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (None, ran)
 }
 
-/// Reads the stream to its last frame.
-async fn finish_run((mut socket, mut buf): (TcpStream, Vec<u8>), mut ran: Ran) -> Ran {
-    let mut chunked = ChunkedDecoder::new();
+/// Sends one frame in one binary message.
+async fn send(ws: &mut Ws, frame: Frame) {
+    ws.send(Message::Binary(frame.to_bytes().into())).await.expect("the frame goes out");
+}
+
+/// Reads the stream to its last frame and the close after it.
+async fn finish_run(mut ws: Ws, mut ran: Ran) -> Ran {
     let mut frames = FrameDecoder::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let mut data = Vec::new();
-        chunked.decode(&buf, &mut data).expect("a chunked body");
-        frames.push(&data);
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the run ends within two minutes")
+            .unwrap_or_else(|| panic!("the stream ended without a close: {ran:?}"))
+            .expect("the WebSocket reads");
+        let bytes = match message {
+            Message::Binary(bytes) => bytes,
+            Message::Close(_) => {
+                ran.closed = true;
+                assert!(!frames.has_partial(), "a frame was cut off");
+                return ran;
+            }
+            other => panic!("a message the controller does not send: {other:?}"),
+        };
+        assert!(ran.exit.is_none() && ran.error.is_none(), "a message after the last frame: {ran:?}");
+        frames.push(&bytes);
         while let Some(frame) = frames.next_frame().expect("run stream frames") {
             match frame {
                 Frame::Stdout(b) => ran.stdout.push_str(&String::from_utf8_lossy(&b)),
@@ -121,18 +138,6 @@ async fn finish_run((mut socket, mut buf): (TcpStream, Vec<u8>), mut ran: Ran) -
                 other => panic!("a frame the controller does not send: {other:?}"),
             }
         }
-        if chunked.is_done() {
-            assert!(!frames.has_partial(), "a frame was cut off");
-            return ran;
-        }
-        let mut piece = vec![0; 16 * 1024];
-        let n = tokio::time::timeout_at(deadline, socket.read(&mut piece))
-            .await
-            .expect("the run ends within two minutes")
-            .expect("the stream reads");
-        assert!(n > 0, "the stream ended before its last chunk: {ran:?}");
-        piece.truncate(n);
-        buf = piece;
     }
 }
 
@@ -159,9 +164,10 @@ async fn a_one_off_runs_with_the_config_streams_stdin_and_exits_with_its_status(
     let id = platform.platform_id();
 
     let ran = run(&admin, "hello", json!({"command": ["python3", "-c", GREETING_PY]}), b"").await;
-    assert_eq!(ran.status, 200, "{ran:?}");
+    assert_eq!(ran.status, 101, "{ran:?}");
     assert_eq!(ran.stdout, "hello from the config\n");
     assert_eq!(ran.exit, Some(3), "{ran:?}");
+    assert!(ran.closed, "the controller closes the WebSocket after the exit: {ran:?}");
 
     // Stdin reaches the command; stderr comes apart from stdout; DYNO and PORT are set.
     let ran = run(
@@ -199,9 +205,9 @@ async fn a_running_one_off_survives_the_reconciler_and_goes_when_done() {
     let id = platform.platform_id();
     admin.scale("hello", "web", 1).await;
 
-    let request = json!({"command": ["sh", "-c", "sleep 7; echo survived"]});
-    let (stream, ran) = start_run(&admin, "hello", request, b"").await;
-    let stream = stream.unwrap_or_else(|| panic!("the run started: {ran:?}"));
+    let request = request_header(json!({"command": ["sh", "-c", "sleep 7; echo survived"]}));
+    let (ws, ran) = start_run(&admin, "hello", Some(request), b"").await;
+    let ws = ws.unwrap_or_else(|| panic!("the run started: {ran:?}"));
     let running = oneoffs(&id).await;
     assert_eq!(running.len(), 1, "{running:?}");
     let oneoff = &running[0];
@@ -212,7 +218,7 @@ async fn a_running_one_off_survives_the_reconciler_and_goes_when_done() {
     // A config change nudges the scheduler, which replaces web.1 and leaves the one-off
     // alone; the timer's reconcile (every 5 s) too.
     admin.config_set("hello", &[("OTHER", "1")]).await;
-    let ran = finish_run(stream, ran).await;
+    let ran = finish_run(ws, ran).await;
     assert_eq!(ran.stdout, "survived\n", "{ran:?}");
     assert_eq!(ran.exit, Some(0));
     assert!(oneoffs(&id).await.is_empty(), "the one-off is removed once it ended");
@@ -224,11 +230,19 @@ async fn a_running_one_off_survives_the_reconciler_and_goes_when_done() {
 async fn bad_runs_start_nothing() {
     let (platform, admin, _cleanup) = platform_with_app().await;
     let id = platform.platform_id();
+    // An empty command is a 400 instead of the 101: the request travels in the upgrade.
     for command in [json!([]), json!([""]), json!("  ")] {
         let ran = run(&admin, "hello", json!({ "command": command }), b"").await;
         assert_eq!(ran.status, 400, "{command}: {ran:?}");
         assert_eq!(ran.body["error"], "invalid_request");
         assert!(ran.body["hint"].as_str().is_some_and(|h| h.contains("--")), "{ran:?}");
+    }
+    // No request, or one that is not base64url JSON.
+    for header in [None, Some("not base64!".to_owned()), Some("e30".to_owned())] {
+        let (ws, ran) = start_run(&admin, "hello", header.clone(), b"").await;
+        assert!(ws.is_none() && ran.status == 400, "{header:?}: {ran:?}");
+        assert!(ran.body["message"].as_str().is_some_and(|m| m.contains("Paas-Run")), "{ran:?}");
+        assert!(ran.body["hint"].as_str().is_some(), "{ran:?}");
     }
     let outsider = platform.user(&admin, "mallory").await;
     let ran = run(&outsider, "hello", json!({"command": ["true"]}), b"").await;
@@ -240,6 +254,50 @@ async fn bad_runs_start_nothing() {
     assert_eq!(ran.status, 409, "{ran:?}");
     assert!(ran.body["hint"].as_str().is_some_and(|h| h.contains("deploy")), "{ran:?}");
     assert!(oneoffs(&id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_is_refused_with_a_hint() {
+    let (platform, admin, _cleanup) = platform_with_app().await;
+    let id = platform.platform_id();
+    // A paas of the full-duplex days POSTed; a plain GET is no upgrade either.
+    let posted = admin.post("/v1/apps/hello/run", json!({"command": ["true"]})).await;
+    let got = admin.get("/v1/apps/hello/run").await;
+    for reply in [posted, got] {
+        let message = reply.body["message"].as_str().unwrap_or_default().to_owned();
+        let hint = reply.body["hint"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(reply.expect_error(400, "invalid_request"), message);
+        assert!(message.contains("WebSocket"), "{message}");
+        assert!(hint.contains("Upgrade: websocket") && hint.contains("Paas-Run"), "{hint}");
+    }
+    assert!(oneoffs(&id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_ends_its_one_off() {
+    let (platform, admin, _cleanup) = platform_with_app().await;
+    let id = platform.platform_id();
+    let sleeper = || request_header(json!({"command": ["sleep", "600"]}));
+
+    // The connection drops without a close.
+    let (ws, ran) = start_run(&admin, "hello", Some(sleeper()), b"").await;
+    let ws = ws.unwrap_or_else(|| panic!("the run started: {ran:?}"));
+    assert_eq!(oneoffs(&id).await.len(), 1);
+    drop(ws);
+    eventually("the one-off of a dropped connection is removed", || async {
+        oneoffs(&id).await.is_empty().then_some(())
+    })
+    .await;
+
+    // The client closes the WebSocket.
+    let (ws, ran) = start_run(&admin, "hello", Some(sleeper()), b"").await;
+    let mut ws = ws.unwrap_or_else(|| panic!("the run started: {ran:?}"));
+    assert_eq!(oneoffs(&id).await.len(), 1);
+    ws.close(None).await.expect("the close goes out");
+    eventually("the one-off of a closed WebSocket is removed", || async {
+        oneoffs(&id).await.is_empty().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -19,6 +19,11 @@ pub const BUILD_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("git", "git")];
 /// on port 5000; paas does not use it.)
 pub const REGISTRY_PACKAGES: &[(&str, &str)] = &[("/usr/bin/docker-registry", "docker-registry")];
 
+/// What the dashboard's end-to-end test needs: headless Chromium and its WebDriver
+/// (`tests/tests/dashboard_browser.rs`).
+pub const BROWSER_PACKAGES: &[(&str, &str)] =
+    &[("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")];
+
 /// What running apps needs: the Docker engine and its CLI.
 pub const DOCKER_PACKAGES: &[(&str, &str)] = &[("docker", "docker.io")];
 

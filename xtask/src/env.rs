@@ -36,10 +36,11 @@ pub const DRAIN_SECONDS: &str = "PAAS_DRAIN_SECONDS";
 
 /// paasd's other listeners, each set by `bench` to a free loopback port: the builder's
 /// git endpoint, the router, the registry gateway, the registry's token endpoint and
-/// the registry itself (`paas_core::settings::BUILDER_ADDR`, `HTTP_ADDR`,
+/// the registry itself (`paas_core::settings::BUILDER_ADDR`, `HTTP_ADDR`, `HTTPS_ADDR`,
 /// `REGISTRY_GATEWAY_ADDR`, `REGISTRY_TOKEN_ADDR`, `REGISTRY_ADDR`).
 pub const BUILDER_ADDR: &str = "PAAS_BUILDER_ADDR";
 pub const HTTP_ADDR: &str = "PAAS_HTTP_ADDR";
+pub const HTTPS_ADDR: &str = "PAAS_HTTPS_ADDR";
 pub const REGISTRY_GATEWAY_ADDR: &str = "PAAS_REGISTRY_GATEWAY_ADDR";
 pub const REGISTRY_TOKEN_ADDR: &str = "PAAS_REGISTRY_TOKEN_ADDR";
 pub const REGISTRY_ADDR: &str = "PAAS_REGISTRY_ADDR";
@@ -68,6 +69,13 @@ pub const DOCKER_BUILDKIT: &str = "DOCKER_BUILDKIT";
 /// Set for the second `cargo test` run: the test helpers create and drop a fresh
 /// database per test through this PostgreSQL URL. Unset, tests use SQLite.
 pub const TEST_POSTGRES_URL: &str = "PAAS_TEST_POSTGRES_URL";
+
+/// Set for the second `cargo test` run (PostgreSQL): how many deploys and config changes
+/// the rollout load test makes under load. The first run makes the full 10; the
+/// second, which shows the same on another store, fewer, to keep CI within its time.
+pub const TEST_ROLLOUT_ROUNDS: &str = "PAAS_TEST_ROLLOUT_ROUNDS";
+/// The rounds of the PostgreSQL run.
+pub const TEST_ROLLOUT_ROUNDS_POSTGRES: &str = "3";
 
 /// Set for both `cargo test` runs: the content tag of the stack image
 /// (`paas/stack:bookworm-<hex>`) that `cargo xtask test` made or found, for the tests that

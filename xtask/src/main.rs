@@ -9,7 +9,8 @@
 //!   `cargo xtask bench deploy` the seconds from `git push` to a live release beside
 //!   `docker build` + `docker run`, and `cargo xtask bench rollout` the seconds for a
 //!   zero-downtime release of a built image and for `scale web=10` beside the docker CLI
-//!   by hand; each writes its section of `docs/benchmarks.md`.
+//!   by hand, and `cargo xtask bench dashboard` the dashboard's pages with 200 apps;
+//!   each writes its section of `docs/benchmarks.md`.
 //!
 //! Arguments are parsed by hand: the commands are few and their flags simple. Each
 //! command lives in its own module; `apt`, `postgres` and `process` are the shared
@@ -33,12 +34,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test [--no-lint] [--sqlite-only] [-- <cargo test args>...]
+  test [--no-lint] [--no-fuzz] [--sqlite-only] [-- <cargo test args>...]
         Everything CI runs, in order, stopping at the first failure: ensure Debian
         packages, cargo fmt --check, cargo clippy -D warnings, cargo build --bins,
         the stack image (as `stack`), cargo test on SQLite, then cargo test again on
         a private PostgreSQL. Both test runs get PAAS_TEST_STACK_IMAGE.
           --no-lint      skip cargo fmt and cargo clippy
+          --no-fuzz      skip building and briefly running the fuzz targets
           --sqlite-only  skip the PostgreSQL test run
           -- <args>      passed to both cargo test runs (e.g. a test name filter)
   up    Install what is missing, make the stack image when missing, build paasd and
@@ -67,6 +69,13 @@ commands:
         and network it made. Prints a table and rewrites the `## Deploy` section of
         docs/benchmarks.md.
           --runs N       counted rounds, after one warm-up round (default 5)
+  bench dashboard [--apps N] [--requests N]
+        Build paasd in release mode, run it without Docker on free ports, create the
+        apps (each with a config var and web=1), sign into the dashboard with its form
+        and time GET of the app list, one app's page and the audit log. Prints a table
+        and rewrites the `## Dashboard` section of docs/benchmarks.md.
+          --apps N       apps created before measuring (default 200)
+          --requests N   counted requests per page (default 200)
   bench rollout [--runs N]
         Build as `bench deploy` does, run paasd with Docker on free ports and
         PAAS_DRAIN_SECONDS=2, push a small Dockerfile app once, then time: a config

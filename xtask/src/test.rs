@@ -1,7 +1,9 @@
 //! `cargo xtask test`: everything CI runs, in order, stopping at the first failure.
 //!
-//! Steps: Debian packages, `cargo fmt --check`, `cargo clippy -D warnings`,
-//! `cargo build --bins` (the end-to-end tests run the real binaries), the stack image
+//! Steps: Debian packages (Chromium and its driver among them, for the dashboard's
+//! browser test), `cargo fmt --check`, `cargo clippy -D warnings`,
+//! `cargo build --bins` (the end-to-end tests run the real binaries), the fuzz targets
+//! of `core/fuzz` and `router/fuzz` (built once, each run for a few seconds), the stack image
 //! (made when missing, checked always), `cargo test` on SQLite, then the private
 //! PostgreSQL cluster and `cargo test` again against it. Both test runs receive the stack
 //! image's tag. A summary with each step's time ends the output, whether the run passed
@@ -20,6 +22,8 @@ pub struct Options {
     no_lint: bool,
     /// `--sqlite-only`: skip the PostgreSQL run.
     sqlite_only: bool,
+    /// `--no-fuzz`: skip building and running the fuzz targets.
+    no_fuzz: bool,
     /// Everything after `--`, given to both `cargo test` runs.
     test_args: Vec<String>,
 }
@@ -32,6 +36,7 @@ impl Options {
             match arg.as_str() {
                 "--no-lint" => options.no_lint = true,
                 "--sqlite-only" => options.sqlite_only = true,
+                "--no-fuzz" => options.no_fuzz = true,
                 "--" => {
                     options.test_args = args.cloned().collect();
                     break;
@@ -58,6 +63,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
         let mut needs = apt::BUILD_PACKAGES.to_vec();
         needs.extend_from_slice(stack::PACKAGES);
         needs.extend_from_slice(apt::REGISTRY_PACKAGES);
+        needs.extend_from_slice(apt::BROWSER_PACKAGES);
         if !options.sqlite_only {
             needs.extend_from_slice(postgres::PACKAGES);
         }
@@ -86,6 +92,12 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
 
     steps.run("build", || process::run(process::cargo().args(["build", "--workspace", "--bins"])))?;
 
+    if options.no_fuzz {
+        steps.skip("fuzz", "--no-fuzz");
+    } else {
+        steps.run("fuzz", fuzz)?;
+    }
+
     let mut stack_image = String::new();
     steps.run("stack", || {
         docker::ensure_engine()?;
@@ -100,7 +112,8 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
                 .args(["test", "--workspace"])
                 .args(&options.test_args)
                 .env(env::TEST_STACK_IMAGE, &stack_image)
-                .env_remove(env::TEST_POSTGRES_URL),
+                .env_remove(env::TEST_POSTGRES_URL)
+                .env_remove(env::TEST_ROLLOUT_ROUNDS),
         )
     })?;
 
@@ -121,9 +134,55 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
                 .args(["test", "--workspace"])
                 .args(&options.test_args)
                 .env(env::TEST_STACK_IMAGE, &stack_image)
-                .env(env::TEST_POSTGRES_URL, &url),
+                .env(env::TEST_POSTGRES_URL, &url)
+                .env(env::TEST_ROLLOUT_ROUNDS, env::TEST_ROLLOUT_ROUNDS_POSTGRES),
         )
     })
+}
+
+/// The cargo-fuzz workspaces, each its own workspace outside the main one.
+const FUZZ_DIRS: &[&str] = &["core/fuzz", "router/fuzz"];
+/// How long each fuzz target runs: enough to catch a shallow crash, short enough that
+/// the whole step stays within a few minutes once built.
+const FUZZ_SECONDS: u32 = 10;
+/// Lets stable rustc take the `-Z` flags cargo-fuzz passes (sanitizers, coverage), so
+/// no nightly toolchain is needed.
+const RUSTC_BOOTSTRAP: &str = "RUSTC_BOOTSTRAP";
+
+/// Installs cargo-fuzz when it is missing, builds every fuzz target (into
+/// `target/fuzz`, kept between runs) and runs each for [`FUZZ_SECONDS`]. A crash fails
+/// the step; its input is in `<fuzz dir>/artifacts/<target>/`.
+fn fuzz() -> anyhow::Result<()> {
+    if !process::on_path("cargo-fuzz") {
+        process::run(process::cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let root = process::repo_root();
+    let target_dir = root.join("target/fuzz");
+    let target_dir = target_dir.to_str().ok_or_else(|| anyhow!("the repository's path is not UTF-8"))?;
+    for dir in FUZZ_DIRS {
+        let cargo_fuzz = |args: &[&str]| {
+            let mut cmd = process::cargo();
+            cmd.current_dir(root.join(dir)).env(RUSTC_BOOTSTRAP, "1").arg("fuzz").args(args);
+            cmd
+        };
+        // Unoptimised: a fresh CI clone builds every dependency with the sanitizer, and
+        // the short run is a smoke test, not a search.
+        process::run(&mut cargo_fuzz(&["build", "--dev", "--target-dir", target_dir]))?;
+        let targets = process::read(&mut cargo_fuzz(&["list"]))?;
+        for target in targets.lines().map(str::trim).filter(|t| !t.is_empty()) {
+            let max_time = format!("-max_total_time={FUZZ_SECONDS}");
+            process::run(&mut cargo_fuzz(&[
+                "run",
+                "--dev",
+                "--target-dir",
+                target_dir,
+                target,
+                "--",
+                &max_time,
+            ]))?;
+        }
+    }
+    Ok(())
 }
 
 /// The steps run so far, with their outcome and time.

@@ -15,6 +15,9 @@ use crate::{apt, docker, env, process, stack};
 /// Where the router serves apps unless `PAAS_HTTP_ADDR` says otherwise
 /// (`paas_core::settings::HTTP_ADDR`).
 const HTTP_ADDR_DEFAULT: &str = "127.0.0.1:8080";
+/// The same over TLS unless `PAAS_HTTPS_ADDR` says otherwise
+/// (`paas_core::settings::HTTPS_ADDR`).
+const HTTPS_ADDR_DEFAULT: &str = "127.0.0.1:8443";
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let root = process::repo_root();
@@ -46,10 +49,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
     let http_addr = env::var(env::HTTP_ADDR).unwrap_or_else(|| HTTP_ADDR_DEFAULT.to_owned());
     let http_port = http_addr.rsplit_once(':').map_or("8080", |(_, port)| port);
+    let https_addr = env::var(env::HTTPS_ADDR).unwrap_or_else(|| HTTPS_ADDR_DEFAULT.to_owned());
+    let https = https_addr.rsplit_once(':').map(|(_, port)| port).filter(|_| https_addr != "off");
 
     println!();
     println!("paas API: {api_url}");
     println!("apps:     http://<app>.localhost:{http_port} (the router)");
+    if let Some(port) = https {
+        println!("          https://<app>.localhost:{port} (self-signed until you add a certificate)");
+    }
     println!();
     println!("In another terminal, in a git checkout of your app (README.md, \"Deploy an app\"):");
     println!("  export PATH={}/target/release:$PATH", root.display());

@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod builds;
+mod certs;
 mod config;
 mod domains;
 mod git;
@@ -71,6 +72,10 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Domains(_) => domains::list(&ctx),
         DomainsAdd { hostname, .. } => domains::add(&ctx, &hostname),
         DomainsRemove { hostname, .. } => domains::remove(&ctx, &hostname),
+        Certs(_) => certs::list(&ctx),
+        CertsAdd { cert_file, key_file, .. } => certs::add(&ctx, &cert_file, &key_file),
+        CertsRemove { hostname, .. } => certs::remove(&ctx, &hostname),
+        TlsEnforce { off, .. } => certs::enforce(&ctx, off),
 
         Perms(_) => perms::list(&ctx),
         PermsAdd { username, .. } => perms::add(&ctx, &username),

@@ -90,5 +90,8 @@ pub async fn destroy(state: &State, caller: &Caller, name: &str) -> ApiResult<()
     super::routes_changed(state).await;
     super::processes_changed(state);
     crate::scheduler::gc::clean_destroyed(state, &row.name, &images).await;
+    if let Ok(app) = paas_core::AppName::parse(&row.name) {
+        state.router_log.forget(&app);
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! An app's logs: the newest lines its processes wrote, and with `follow` every line
 //! they write afterwards, read from the Docker engine the scheduler runs them on
-//! ([`crate::scheduler::logs`]). Without an engine there are no logs: 503.
+//! ([`crate::scheduler::logs`]), merged in time order with the router's access lines
+//! for the app ([`crate::router_log`]; left out when the request asks for one release,
+//! or for a process type other than `router`). Without an engine there are no logs: 503.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,7 +13,8 @@ use futures_util::{Stream, StreamExt};
 use super::access::{find_app, Need};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorKind};
-use crate::scheduler::logs::{self, LogFilter, LogLine};
+use crate::router_log::ROUTER_PROCESS;
+use crate::scheduler::logs::{self, AlsoLines, LogFilter, LogLine};
 use crate::State;
 
 /// How many lines are sent first when the request does not say.
@@ -44,20 +47,35 @@ pub async fn logs(state: &State, caller: &Caller, name: &str, request: LogsReque
     let follow = request.follow;
     let app = find_app(state, caller, name, Need::Collaborate).await?;
     let engine = state.engine.get().ok_or_else(no_engine)?;
+    let with_router = wants_router_lines(&filter);
+    let app_name =
+        paas_core::AppName::parse(&app.name).map_err(|e| ApiError::internal("reading the app's name", e))?;
     if follow {
-        let stream = logs::follow(engine.clone(), app.name, filter, lines, state.shutdown.subscribe())
+        let also = if with_router {
+            let (backlog, live) = state.router_log.follow(&app_name, lines);
+            AlsoLines { backlog, live: Some(live) }
+        } else {
+            AlsoLines::default()
+        };
+        let stream = logs::follow(engine.clone(), app.name, filter, lines, state.shutdown.subscribe(), also)
             .await
             .map_err(engine_failed)?;
         Ok(Box::pin(stream.map(|text| Ok(Bytes::from(text)))))
     } else {
-        let text: String = logs::recent_matching(engine, &app.name, &filter, lines)
-            .await
-            .map_err(engine_failed)?
-            .iter()
-            .map(LogLine::render)
-            .collect();
+        let mut recent =
+            logs::recent_matching(engine, &app.name, &filter, lines).await.map_err(engine_failed)?;
+        if with_router {
+            logs::merge_newest(&mut recent, state.router_log.recent(&app_name, lines), lines);
+        }
+        let text: String = recent.iter().map(LogLine::render).collect();
         Ok(Box::pin(futures_util::stream::once(futures_util::future::ready(Ok(Bytes::from(text))))))
     }
+}
+
+/// Whether the router's access lines belong in the logs `filter` asks for: they are of
+/// no release, and of the process type `router` only.
+fn wants_router_lines(filter: &LogFilter) -> bool {
+    filter.release.is_none() && filter.process_type.as_deref().is_none_or(|t| t == ROUTER_PROCESS)
 }
 
 fn lines_wanted(requested: Option<i64>) -> ApiResult<usize> {

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod apps;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod events;
@@ -13,7 +14,9 @@ pub mod git;
 pub mod healthchecks;
 pub mod limits;
 pub mod logs;
+pub mod overview;
 pub mod perms;
+pub mod platform_info;
 pub mod processes;
 pub mod releases;
 pub mod restart;

@@ -136,8 +136,10 @@ pub enum Rollout {
     StillRolling,
 }
 
-/// Slack on top of the health checks' own time, for pulls and starts.
-pub const ROLLOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+/// Slack on top of the health checks' own time, for pulls, starts and the drain of
+/// what the rollout replaces: generous, since a push that stops waiting says only "still
+/// starting", and an engine on a busy machine can take minutes to start containers.
+pub const ROLLOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Waits for the rollout of `version` of `app` (made by a push the builder authorized)
 /// to end: up to twice the `web` health check's attempts × (interval + timeout), plus

@@ -1,23 +1,21 @@
 //! One-off processes (`paas run`): a command run once in a container of the app's
 //! current release, with its config, the caller attached to it through the run stream
-//! ([`paas_core::run_stream`]) until it ends with its exit status.
+//! ([`paas_core::run_stream`]) over a WebSocket until it ends with its exit status.
 //!
 //! [`start`] checks the request and the caller, and starts the process
-//! ([`crate::scheduler::oneoff`]); nothing starts for a request it refuses. [`attach`]
-//! then carries the client's `Stdin` and `Resize` frames to the process and its output
-//! back as `Stdout`/`Stderr` frames, then one `Exit` frame (or one `Error` frame), and
-//! removes the container. A client that goes away, or a controller that stops, ends
-//! the process.
+//! ([`crate::scheduler::oneoff`]); nothing starts for a request it refuses, which is
+//! answered before the WebSocket's `101`. [`attach`] then carries the client's `Stdin`
+//! and `Resize` frames to the process and its output back as `Stdout`/`Stderr` frames,
+//! then one `Exit` frame (or one `Error` frame), closes the WebSocket and removes the
+//! container. A client that closes the WebSocket or goes away, or a controller that
+//! stops, ends the process.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::pin::Pin;
 
-use actix_web::error::PayloadError;
-use actix_web::web::Bytes;
-use futures_util::{Stream, StreamExt};
+use actix_ws::{AggregatedMessage, CloseCode, MessageStream, Session};
+use futures_util::StreamExt;
 use paas_core::api::{RunCommand, RunRequest};
-use paas_core::run_stream::{Frame, FrameDecoder};
+use paas_core::run_stream::{Frame, FrameDecoder, HEADER_LEN, MAX_PAYLOAD};
 use paas_core::{ConfigKey, ConfigValue, ErrorChain};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -30,8 +28,8 @@ use crate::scheduler::desired::PORT;
 use crate::scheduler::oneoff::{self, Input, OneOff, OneOffSpec, Output};
 use crate::State;
 
-/// The body of a run response: run stream frames, as they come.
-pub type RunStream = Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>>>>;
+/// The largest WebSocket message read from a client: one whole frame.
+const MAX_MESSAGE: usize = HEADER_LEN + MAX_PAYLOAD;
 
 /// Starts a one-off process of the app's current release as `request` says.
 pub async fn start(state: &State, caller: &Caller, name: &str, request: RunRequest) -> ApiResult<OneOff> {
@@ -65,117 +63,136 @@ pub async fn start(state: &State, caller: &Caller, name: &str, request: RunReque
     })
 }
 
-/// The stream of a started one-off: `body` (the rest of the request's frames, after
-/// those `decoder` holds already) goes to the process, its output comes back.
-pub fn attach(
-    state: &State,
+/// Streams a started one-off over the WebSocket of `session` and `messages`, on a
+/// task of its own (on the HTTP server's thread, where the request body stays), until
+/// it ends, the client goes, or the controller stops.
+pub fn attach(state: &State, mut oneoff: OneOff, session: Session, messages: MessageStream) {
+    let stop = state.shutdown.subscribe();
+    let input = oneoff.take_input();
+    actix_web::rt::spawn(async move {
+        let mut client = actix_web::rt::spawn(pump_input(input, messages, session.clone()));
+        follow(oneoff, session, &mut client, stop).await;
+        // Its clone of the session goes with it, which ends the response.
+        client.abort();
+    });
+}
+
+/// Sends the process's output, then its exit status, and closes; returns early, which
+/// drops the process and so ends it, when the client is gone (`client` ended or a send
+/// failed).
+async fn follow(
     mut oneoff: OneOff,
-    body: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
-    decoder: FrameDecoder,
-) -> RunStream {
-    // The request body is the HTTP server's, which stays on its thread.
-    let input = oneoff.take_input().map(|input| actix_web::rt::spawn(pump_input(input, body, decoder)));
-    let session = Session { oneoff: Some(oneoff), input, stop: state.shutdown.subscribe() };
-    Box::pin(futures_util::stream::unfold(session, |mut session| async move {
-        let frame = session.next_frame().await?;
-        Some((Ok(Bytes::from(frame.to_bytes())), session))
-    }))
-}
-
-/// A one-off being streamed; dropping it (the client went away) ends the process.
-struct Session {
-    oneoff: Option<OneOff>,
-    input: Option<JoinHandle<()>>,
-    stop: watch::Receiver<bool>,
-}
-
-impl Session {
-    /// The next frame for the client; `None` after the last.
-    async fn next_frame(&mut self) -> Option<Frame> {
-        let oneoff = self.oneoff.as_mut()?;
-        let stop = &mut self.stop;
+    mut session: Session,
+    client: &mut JoinHandle<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let last = loop {
         let output = tokio::select! {
             output = oneoff.next_output() => output,
+            _ = &mut *client => {
+                tracing::debug!(process = %oneoff.process, "the run client went away: ending the one-off");
+                let _ = session.close(None).await;
+                return;
+            }
             () = async {
                 // Inside a block: the guard `wait_for` gives is not `Send`.
                 let _ = stop.wait_for(|stopped| *stopped).await;
             } => {
-                self.oneoff = None;
-                return Some(Frame::Error("the platform is stopping: the one-off process was ended".into()));
+                drop(oneoff);
+                break Frame::Error("the platform is stopping: the one-off process was ended".into());
             }
         };
-        match output {
-            Some(Ok(Output::Stdout(bytes))) => Some(Frame::Stdout(bytes.to_vec())),
-            Some(Ok(Output::Stderr(bytes))) => Some(Frame::Stderr(bytes.to_vec())),
+        let frame = match output {
+            Some(Ok(Output::Stdout(bytes))) => Frame::Stdout(bytes.to_vec()),
+            Some(Ok(Output::Stderr(bytes))) => Frame::Stderr(bytes.to_vec()),
             Some(Err(e)) => {
                 tracing::warn!(error = %ErrorChain(&e), "lost the output of a one-off");
-                self.oneoff = None;
-                Some(Frame::Error("the Docker engine stopped sending the one-off's output".into()))
+                drop(oneoff);
+                break Frame::Error("the Docker engine stopped sending the one-off's output".into());
             }
             None => {
-                let oneoff = self.oneoff.take()?;
-                Some(match oneoff.exit_status().await {
+                break match oneoff.exit_status().await {
                     Ok(code) => Frame::Exit(exit_code(code)),
                     Err(e) => {
                         tracing::warn!(error = %ErrorChain(&e), "cannot read the exit status of a one-off");
                         Frame::Error("the Docker engine did not give the one-off's exit status".into())
                     }
-                })
+                };
             }
+        };
+        if session.binary(frame.to_bytes()).await.is_err() {
+            tracing::debug!(process = %oneoff.process, "the run client went away: ending the one-off");
+            return;
         }
-    }
+    };
+    let _ = session.binary(last.to_bytes()).await;
+    let _ = session.close(Some(CloseCode::Normal.into())).await;
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(input) = self.input.take() {
-            input.abort();
-        }
-    }
-}
-
-/// Carries the client's frames to the process until the request body ends, the client
-/// closes stdin, or the stream breaks; stdin is closed after.
-async fn pump_input(
-    mut input: Input,
-    mut body: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-    mut decoder: FrameDecoder,
-) {
-    loop {
+/// Carries the client's frames to the process, and answers pings, until the client
+/// closes the WebSocket or its connection ends. An empty `Stdin` frame closes stdin;
+/// so does what a client should not send (a frame only the controller sends, a text
+/// message, a broken frame), after which its frames are dropped, but the client is
+/// still followed.
+async fn pump_input(mut input: Option<Input>, messages: MessageStream, mut session: Session) {
+    let mut messages =
+        messages.max_frame_size(MAX_MESSAGE).aggregate_continuations().max_continuation_size(MAX_MESSAGE);
+    let mut decoder = FrameDecoder::new();
+    let mut open = input.is_some();
+    while let Some(message) = messages.next().await {
+        let bytes = match message {
+            Ok(AggregatedMessage::Binary(bytes)) => bytes,
+            Ok(AggregatedMessage::Ping(bytes)) => {
+                let _ = session.pong(&bytes).await;
+                continue;
+            }
+            Ok(AggregatedMessage::Pong(_)) => continue,
+            Ok(AggregatedMessage::Text(_)) => {
+                tracing::debug!("a run client sent a text message");
+                if let Some(writer) = input.as_mut().filter(|_| open) {
+                    let _ = writer.close().await;
+                }
+                open = false;
+                continue;
+            }
+            Ok(AggregatedMessage::Close(_)) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "a run client's WebSocket broke");
+                return;
+            }
+        };
+        let Some(writer) = input.as_mut().filter(|_| open) else { continue };
+        decoder.push(&bytes);
         loop {
             match decoder.next_frame() {
+                Ok(None) => break,
                 Ok(Some(Frame::Stdin(bytes))) if bytes.is_empty() => {
-                    let _ = input.close().await;
+                    let _ = writer.close().await;
                 }
                 Ok(Some(Frame::Stdin(bytes))) => {
-                    if input.write(&bytes).await.is_err() {
+                    if writer.write(&bytes).await.is_err() {
                         // The process closed its stdin or ended.
-                        return;
+                        open = false;
+                        break;
                     }
                 }
                 Ok(Some(Frame::Resize { cols, rows })) => {
-                    if let Err(e) = input.resize(cols, rows).await {
+                    if let Err(e) = writer.resize(cols, rows).await {
                         tracing::debug!(error = %ErrorChain(&e), "cannot resize a one-off's terminal");
                     }
                 }
                 Ok(Some(_)) => {
                     tracing::debug!("a run client sent a frame that only the controller sends");
-                    let _ = input.close().await;
-                    return;
+                    open = false;
+                    let _ = writer.close().await;
+                    break;
                 }
-                Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "a run client's stream broke");
-                    let _ = input.close().await;
-                    return;
+                    open = false;
+                    let _ = writer.close().await;
+                    break;
                 }
-            }
-        }
-        match body.next().await {
-            Some(Ok(bytes)) => decoder.push(&bytes),
-            Some(Err(_)) | None => {
-                let _ = input.close().await;
-                return;
             }
         }
     }

@@ -12,10 +12,12 @@
 
 pub mod apps;
 pub mod builds;
+pub mod certs;
 pub mod domains;
 pub mod events;
 pub mod formations;
 pub mod healthchecks;
+pub mod overview;
 pub mod process_settings;
 pub mod releases;
 pub mod routes;

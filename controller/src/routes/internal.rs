@@ -1,12 +1,13 @@
 //! `/v1/internal`: what the platform's own parts call, with the internal credential.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_ENCODING};
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use paas_core::access::AccessBatch;
 use paas_core::api::ErrorBody;
 use paas_core::routes::WATCH_CONTENT_TYPE;
 
 use crate::auth;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::State;
 
 /// The route table as a stream of NDJSON lines: a snapshot, then versioned changes
@@ -24,4 +25,22 @@ pub async fn routes_watch(state: web::Data<State>, req: HttpRequest) -> ApiResul
         // Compression would hold lines back in its buffer.
         .insert_header((CONTENT_ENCODING, "identity"))
         .streaming(state.routes.watch()))
+}
+
+/// A router's access lines, kept for the apps' logs (routers only; `Authorization:
+/// Bearer <internal token>`; a JSON `AccessBatch` of at most 2000 records).
+#[utoipa::path(operation_id = "internal_access_post", post, path = "/v1/internal/access", tag = "internal",
+    security(("bearer" = [])),
+    request_body(content_type = "application/json", description = "an access batch: records, dropped"),
+    responses((status = 204, description = "kept"), (status = "4XX", body = ErrorBody)))]
+#[post("/internal/access")]
+pub async fn access_post(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    auth::authenticate_internal(&state, auth::authorization_header(&req).as_deref())?;
+    let batch = AccessBatch::decode(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    state.router_log.append(batch);
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -28,10 +28,12 @@ pub struct LogsQuery {
     pub release: Option<i64>,
 }
 
-/// The app's logs: the newest lines of every process (or of one type or release), in
-/// time order, one per line as `<time> app[<process>]: <text>`; with `follow=true` the
-/// response goes on until the client hangs up. Needs the Docker engine (503 without
-/// one). The router's access lines are not among them.
+/// The app's logs: the newest lines of every process (or of one type or release) and
+/// of the router's access lines for the app, in time order, one per line as `<time>
+/// app[<process>]: <text>` or `<time> paas[router]: at=info method=GET path="/" …`;
+/// with `follow=true` the response goes on until the client hangs up. Access lines are
+/// left out for `release=N` and for a `type` other than `router`. Needs the Docker
+/// engine (503 without one).
 #[utoipa::path(operation_id = "logs_get", get, path = "/v1/apps/{app}/logs", tag = "logs",
     security(("bearer" = [])), params(("app" = String, Path), LogsQuery),
     responses((status = 200, content_type = "text/plain; charset=utf-8",

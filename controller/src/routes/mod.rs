@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod formation;
@@ -33,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(json_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
+        // Raw bodies: the routers' access batches are the largest.
+        .app_data(web::PayloadConfig::new(paas_core::access::MAX_BATCH_BYTES))
         .service(platform::healthz)
         .service(platform::readyz)
         .service(
@@ -40,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(platform::platform)
                 .service(platform::events)
                 .service(internal::routes_watch)
+                .service(internal::access_post)
                 .service(auth::register)
                 .service(auth::login)
                 .service(auth::whoami)
@@ -74,6 +78,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(domains::list)
                 .service(domains::add)
                 .service(domains::remove)
+                .service(certs::list)
+                .service(certs::add)
+                .service(certs::remove)
+                .service(certs::tls_get)
+                .service(certs::tls_set)
                 .service(perms::list)
                 .service(perms::add)
                 .service(perms::remove),

@@ -47,15 +47,42 @@ impl Check {
     }
 }
 
-/// Tries once; `Err` says what went wrong.
+/// How long, after the status line, the rest of an answer is read before the
+/// connection is closed; at most [`DRAIN_BYTES`] of it.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// The most of an answer read after its status line.
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// Tries once; `Err` says what went wrong. The verdict comes from the status line;
+/// then the rest of the answer is read for a moment (not counted against the check's
+/// timeout, and not changing the verdict), so that the process does not see its
+/// client vanish mid-answer and log a broken pipe for every check.
 pub async fn probe(addr: SocketAddr, check: &Check) -> Result<(), String> {
     match tokio::time::timeout(check.timeout, attempt(addr, check)).await {
-        Ok(result) => result,
+        Ok(Ok((mut stream, verdict))) => {
+            let _ = tokio::time::timeout(DRAIN_TIME, drain(&mut stream)).await;
+            verdict
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("no answer within {} ms", check.timeout.as_millis())),
     }
 }
 
-async fn attempt(addr: SocketAddr, check: &Check) -> Result<(), String> {
+/// Reads until the end of the answer (the request asked to close) or [`DRAIN_BYTES`].
+async fn drain(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while read < DRAIN_BYTES {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => read += n,
+        }
+    }
+}
+
+/// Connects, asks and reads the status line: the connection and the verdict, or why
+/// no answer came.
+async fn attempt(addr: SocketAddr, check: &Check) -> Result<(TcpStream, Result<(), String>), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
     let path = check.path.as_deref().unwrap_or("/");
     let request = format!(
@@ -74,11 +101,12 @@ async fn attempt(addr: SocketAddr, check: &Check) -> Result<(), String> {
     let line = String::from_utf8_lossy(&head);
     let line = line.lines().next().unwrap_or_default();
     let status = status_code(line).ok_or_else(|| "no HTTP answer".to_owned())?;
-    if check.path.is_none() || (200..400).contains(&status) {
+    let verdict = if check.path.is_none() || (200..400).contains(&status) {
         Ok(())
     } else {
         Err(format!("HTTP {status}"))
-    }
+    };
+    Ok((stream, verdict))
 }
 
 /// The status code of an HTTP/1.x status line.
@@ -124,6 +152,33 @@ mod tests {
         assert_eq!(status_code("HTTP/1.1 99 nope"), None);
         assert_eq!(status_code("SSH-2.0-OpenSSH"), None);
         assert_eq!(status_code(""), None);
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_an_answer_is_read_so_the_process_sees_no_broken_pipe() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("the check connects");
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 300000\r\n\r\n").await.expect("the head");
+            // Written after the checker has its verdict; they must still be read (a
+            // write to a closed peer fails once the peer has answered the one before).
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                s.write_all(&[b'x'; 20_000]).await?;
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        let check = Check {
+            path: Some("/health".into()),
+            timeout: Duration::from_secs(2),
+            interval: Duration::from_millis(10),
+            attempts: 1,
+        };
+        assert_eq!(probe(addr, &check).await, Err("HTTP 500".into()));
+        assert!(server.await.expect("no panic").is_ok(), "the body was taken");
     }
 
     #[tokio::test]

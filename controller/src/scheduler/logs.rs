@@ -44,15 +44,28 @@ const BUFFERED_LINES: usize = 256;
 pub struct LogLine {
     /// When the engine received it: nanoseconds since the Unix epoch.
     pub at: i128,
-    /// The process, e.g. `web.1`.
+    /// Who wrote it: `app` for the app's processes, `paas` for the platform (the
+    /// router's access lines, [`crate::router_log`]).
+    pub source: &'static str,
+    /// The process, e.g. `web.1`, or `router`.
     pub process: String,
     /// What the process wrote, without the line break.
     pub text: String,
 }
 
 impl LogLine {
-    /// The line as shown: `<time in UTC, microseconds> app[<process>]: <text>` and a line
-    /// break.
+    /// A line a process wrote.
+    pub fn app(at: i128, process: &str, text: String) -> Self {
+        Self { at, source: "app", process: process.to_owned(), text }
+    }
+
+    /// An access line of the router.
+    pub fn router(at: i128, text: String) -> Self {
+        Self { at, source: "paas", process: crate::router_log::ROUTER_PROCESS.to_owned(), text }
+    }
+
+    /// The line as shown: `<time in UTC, microseconds> <source>[<process>]: <text>` and
+    /// a line break.
     pub fn render(&self) -> String {
         let format =
             format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -60,7 +73,7 @@ impl LogLine {
             .ok()
             .and_then(|t| t.format(&format).ok())
             .unwrap_or_default();
-        format!("{at} app[{}]: {}\n", self.process, self.text)
+        format!("{at} {}[{}]: {}\n", self.source, self.process, self.text)
     }
 }
 
@@ -96,24 +109,46 @@ pub async fn recent_matching(
     Ok(backlog(engine, app, filter, lines).await?.0)
 }
 
-/// The newest `lines` lines of the app's containers, then every line they and the
-/// app's later containers write, until the stream is dropped or `stop` turns true. A
-/// failure to read the engine before the first line is the error; later ones are
-/// logged and retried at the next listing.
+/// Lines from elsewhere to merge into a followed log: the router's access lines.
+#[derive(Debug, Default)]
+pub struct AlsoLines {
+    /// The newest of them, merged with the containers' in time order.
+    pub backlog: Vec<LogLine>,
+    /// The later ones, sent as they come.
+    pub live: Option<mpsc::Receiver<LogLine>>,
+}
+
+/// The newest `lines` lines of the app's containers (and of `also`), then every line
+/// they and the app's later containers write, until the stream is dropped or `stop`
+/// turns true. A failure to read the engine before the first line is the error; later
+/// ones are logged and retried at the next listing.
 pub async fn follow(
     engine: Engine,
     app: String,
     filter: LogFilter,
     lines: usize,
     stop: watch::Receiver<bool>,
+    also: AlsoLines,
 ) -> Result<impl Stream<Item = String> + 'static, Error> {
-    let (first, positions) = backlog(&engine, &app, &filter, lines).await?;
+    let (mut first, positions) = backlog(&engine, &app, &filter, lines).await?;
+    merge_newest(&mut first, also.backlog, lines);
     let (tx, rx) = mpsc::channel::<String>(BUFFERED_LINES);
-    tokio::spawn(pump(engine, app, filter, positions, tx, stop));
+    tokio::spawn(pump(engine, app, filter, positions, tx, stop, also.live));
     let first: String = first.iter().map(LogLine::render).collect();
     let rest =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|line| (line, rx)) });
     Ok(futures_util::stream::iter((!first.is_empty()).then_some(first)).chain(rest))
+}
+
+/// Adds `more` to `lines` (both oldest first), keeping the newest `keep` in time order.
+pub fn merge_newest(lines: &mut Vec<LogLine>, more: Vec<LogLine>, keep: usize) {
+    if more.is_empty() {
+        return;
+    }
+    lines.extend(more);
+    // Stable: lines of one source with the same time keep their order.
+    lines.sort_by_key(|l| l.at);
+    lines.drain(..lines.len().saturating_sub(keep));
 }
 
 /// A container of the app.
@@ -183,6 +218,7 @@ async fn pump(
     mut positions: HashMap<String, Option<i128>>,
     out: mpsc::Sender<String>,
     mut stop: watch::Receiver<bool>,
+    mut also: Option<mpsc::Receiver<LogLine>>,
 ) {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LogLine>(BUFFERED_LINES);
     let mut followers: JoinSet<(String, Option<i128>)> = JoinSet::new();
@@ -218,6 +254,14 @@ async fn pump(
                     break;
                 }
             }
+            line = next_also(&mut also), if also.is_some() => match line {
+                Some(line) => {
+                    if out.send(line.render()).await.is_err() {
+                        break;
+                    }
+                }
+                None => also = None,
+            },
             Some(done) = followers.join_next() => {
                 // A follower never panics; should one, its container stays unfollowed.
                 if let Ok((id, last)) = done {
@@ -234,6 +278,13 @@ async fn pump(
         }
     }
     // Dropping the followers aborts them.
+}
+
+async fn next_also(also: &mut Option<mpsc::Receiver<LogLine>>) -> Option<LogLine> {
+    match also {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
 }
 
 /// Follows one container's log from after `after` until it stops; returns its id and
@@ -297,9 +348,9 @@ fn parse_frame(frame: &[u8], process: &str, clock: &mut i128) -> Vec<LogLine> {
             match OffsetDateTime::parse(stamp, &Rfc3339) {
                 Ok(at) => {
                     *clock = at.unix_timestamp_nanos();
-                    LogLine { at: *clock, process: process.to_owned(), text: rest.to_owned() }
+                    LogLine::app(*clock, process, rest.to_owned())
                 }
-                Err(_) => LogLine { at: *clock, process: process.to_owned(), text: raw.to_owned() },
+                Err(_) => LogLine::app(*clock, process, raw.to_owned()),
             }
         })
         .collect()

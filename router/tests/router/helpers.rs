@@ -179,6 +179,7 @@ pub fn route(app: &str, addrs: &[SocketAddr]) -> Route {
             .enumerate()
             .map(|(i, addr)| Backend { addr: *addr, process: format!("web.{}", i + 1) })
             .collect(),
+        tls: Default::default(),
     }
 }
 
@@ -319,6 +320,10 @@ pub fn router_config(state_dir: &Path) -> RouterConfig {
 /// The real router, running on a free port of 127.0.0.1.
 pub struct TestRouter {
     pub addr: SocketAddr,
+    /// The HTTPS listener, for routers started by [`TestRouter::spawn_tls`].
+    pub https_addr: Option<SocketAddr>,
+    /// The state directory.
+    pub state_dir: std::path::PathBuf,
     pub state: RouterState,
     _temp: Option<tempfile::TempDir>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
@@ -338,17 +343,48 @@ impl TestRouter {
 
     /// Starts a router keeping its state in `state_dir`.
     pub async fn spawn_in(state_dir: &Path, configure: impl FnOnce(&mut RouterConfig)) -> Self {
+        Self::spawn_with(state_dir, false, configure).await
+    }
+
+    /// Starts a router with an HTTPS listener too, in a fresh state directory.
+    pub async fn spawn_tls(configure: impl FnOnce(&mut RouterConfig)) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let mut router = Self::spawn_with(&temp.path().join("router"), true, configure).await;
+        router._temp = Some(temp);
+        router
+    }
+
+    /// Starts a router with an HTTPS listener too, keeping its state in `state_dir`.
+    pub async fn spawn_tls_in(state_dir: &Path, configure: impl FnOnce(&mut RouterConfig)) -> Self {
+        Self::spawn_with(state_dir, true, configure).await
+    }
+
+    async fn spawn_with(state_dir: &Path, tls: bool, configure: impl FnOnce(&mut RouterConfig)) -> Self {
         let mut config = router_config(state_dir);
         configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let https = match tls {
+            true => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let https_addr = https.as_ref().map(|l| l.local_addr().unwrap());
         let state = RouterState::load(config).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(paas_router::run(listener, state.clone(), async {
+        let task = tokio::spawn(paas_router::run_with_tls(listener, https, state.clone(), async {
             let _ = stopped.await;
         }));
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Self { addr, state, _temp: None, stop: Mutex::new(Some(stop)), task: Some(task), client }
+        Self {
+            addr,
+            https_addr,
+            state_dir: state_dir.to_owned(),
+            state,
+            _temp: None,
+            stop: Mutex::new(Some(stop)),
+            task: Some(task),
+            client,
+        }
     }
 
     /// Starts a router fed by `feed`, and waits until it serves the feed's snapshot.

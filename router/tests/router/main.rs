@@ -2,7 +2,12 @@
 //! backends, fed by a real HTTP route stream. What they check is what a client of an
 //! app, or the controller, would see.
 
+mod certs_feed;
+mod defences;
 mod feed;
 mod helpers;
 mod lifecycle;
 mod proxy;
+mod slow;
+mod tls;
+mod websocket;

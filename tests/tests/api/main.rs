@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod bad_input;
 mod builds_logs;
+mod certs;
 mod concurrency;
 mod config_releases;
 mod domains_formation;

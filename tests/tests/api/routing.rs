@@ -137,3 +137,24 @@ async fn a_real_router_follows_the_controller() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn access_lines_need_the_internal_token_and_a_valid_batch() {
+    let platform = spawn_controller().await;
+    let admin = platform.admin().await;
+    let path = paas_core::access::ACCESS_PATH;
+    let batch = json!({"records": [{
+        "at": 1, "app": "hello", "method": "GET", "host": "hello.paas.test", "path": "/",
+        "status": 200, "bytes": 2, "service_us": 10, "upstream": "web.1", "request_id": "r",
+        "client": "127.0.0.1"
+    }]});
+    admin.post(path, batch.clone()).await.expect_error(401, "unauthenticated");
+    platform.anonymous().post(path, batch.clone()).await.expect_error(401, "unauthenticated");
+    let router = platform.anonymous().with_token(&platform.internal_token());
+    assert_eq!(router.post(path, batch).await.status, 204);
+    let bad = json!({"records": [{"at": 1, "app": "Not An App"}]});
+    router.post(path, bad).await.expect_error(400, "invalid_request");
+    let garbage =
+        router.raw(reqwest::Method::POST, path, "application/json", b"{\"records\": [".to_vec()).await;
+    garbage.expect_error(400, "invalid_request");
+}

@@ -8,6 +8,7 @@
 //! - `rollout` (`rollout.rs`): seconds for a zero-downtime release of an already-built
 //!   image (config change, rollback) and for `scale web=10` from 1, until healthy and
 //!   routed, beside the same by hand with the docker CLI.
+//! - `dashboard` (`dashboard.rs`): the time of the dashboard's pages with 200 apps.
 //!
 //! What they share lives here and in these modules: `server.rs` starts a release-build
 //! `paasd` on free loopback ports and talks to its API; `platform.rs` prepares the
@@ -19,6 +20,7 @@
 //! that the client's own cost stays small.
 
 mod api;
+mod dashboard;
 mod deploy;
 mod git;
 mod platform;
@@ -44,18 +46,23 @@ pub enum Options {
     Deploy(deploy::Options),
     /// `bench rollout ...`.
     Rollout(rollout::Options),
+    /// `bench dashboard ...`.
+    Dashboard(dashboard::Options),
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let Some((which, rest)) = args.split_first() else {
-            bail!("`bench` needs a benchmark: `cargo xtask bench api`, `bench deploy` or `bench rollout`");
+            bail!("`bench` needs a benchmark: `cargo xtask bench api`, `bench deploy`, `bench rollout` or `bench dashboard`");
         };
         match which.as_str() {
             "api" => Ok(Self::Api(api::Options::parse(rest)?)),
             "deploy" => Ok(Self::Deploy(deploy::Options::parse(rest)?)),
             "rollout" => Ok(Self::Rollout(rollout::Options::parse(rest)?)),
-            other => bail!("unknown benchmark `{other}`; the benchmarks are `api`, `deploy` and `rollout`"),
+            "dashboard" => Ok(Self::Dashboard(dashboard::Options::parse(rest)?)),
+            other => bail!(
+                "unknown benchmark `{other}`; the benchmarks are `api`, `deploy`, `rollout` and `dashboard`"
+            ),
         }
     }
 
@@ -65,6 +72,7 @@ impl Options {
             Self::Api(options) => options.args(),
             Self::Deploy(options) => options.args(),
             Self::Rollout(options) => options.args(),
+            Self::Dashboard(options) => options.args(),
         }
     }
 }
@@ -84,6 +92,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Options::Api(options) => api::run(options),
         Options::Deploy(options) => deploy::run(options),
         Options::Rollout(options) => rollout::run(options),
+        Options::Dashboard(options) => dashboard::run(options),
     }
 }
 

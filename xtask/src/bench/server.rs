@@ -20,7 +20,8 @@ use crate::{env, process};
 
 /// The admin the benchmarks register.
 pub const USERNAME: &str = "bench";
-const PASSWORD: &str = "bench-password";
+/// Its password.
+pub const PASSWORD: &str = "bench-password";
 
 /// The platform domain the benchmarks give paasd: apps answer on `<app>.localhost`.
 pub const DOMAIN: &str = "localhost";
@@ -65,6 +66,7 @@ impl Paasd {
             env::API_ADDR,
             env::BUILDER_ADDR,
             env::HTTP_ADDR,
+            env::HTTPS_ADDR,
             env::REGISTRY_GATEWAY_ADDR,
             env::REGISTRY_TOKEN_ADDR,
             env::REGISTRY_ADDR,

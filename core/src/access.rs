@@ -1,0 +1,277 @@
+//! The router's access lines: one [`AccessRecord`] per request it answered for an app,
+//! sent to the controller in batches ([`ACCESS_PATH`], a JSON [`AccessBatch`]) and shown
+//! among the app's logs Heroku style:
+//!
+//! ```text
+//! 2026-12-01T20:31:02.123456Z paas[router]: at=info method=GET path="/" host=hello.localhost request_id=4f1c… fwd="127.0.0.1" dyno=web.2 service=3ms status=200 bytes=12
+//! ```
+//!
+//! A batch comes from the network, so [`AccessBatch::decode`] bounds its size, its
+//! record count and every string in it, and [`AccessRecord::render`] escapes what a
+//! client sent (method, path, host, request id), so no request can add a line of its
+//! own to the log.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::AppName;
+
+/// Where routers post their batches on the controller.
+pub const ACCESS_PATH: &str = "/v1/internal/access";
+/// The largest batch body the controller reads.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The most records in one batch.
+pub const MAX_BATCH_RECORDS: usize = 2000;
+/// The longest string field a record may carry (a path is cut to this by the router).
+pub const MAX_FIELD_LEN: usize = 2048;
+
+/// One request the router answered for an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// When the request arrived: nanoseconds since the Unix epoch.
+    pub at: i64,
+    /// The app whose route the host matched.
+    pub app: AppName,
+    /// The request method, as the client sent it.
+    pub method: String,
+    /// The host, as the client sent it.
+    pub host: String,
+    /// The path and query.
+    pub path: String,
+    /// The status the client got.
+    pub status: u16,
+    /// The response body's bytes sent to the client.
+    pub bytes: u64,
+    /// From the request's arrival to the response's last byte, in microseconds.
+    pub service_us: u64,
+    /// The process that answered (`web.2`); none when no process was asked.
+    pub upstream: Option<String>,
+    /// The request's id (`X-Request-Id`).
+    pub request_id: String,
+    /// The client's address as the router saw it.
+    pub client: String,
+}
+
+impl AccessRecord {
+    /// The line's text, without time and source: `at=info method=GET path="/" …`.
+    /// `at=error` for the router's own 5xx answers (no process answered). Every field a
+    /// client chose is quoted or escaped, so the text never holds a line break.
+    pub fn render(&self) -> String {
+        let level = if self.status >= 500 && self.upstream.is_none() { "error" } else { "info" };
+        let mut out = String::with_capacity(160);
+        let _ = write!(out, "at={level} method=");
+        push_bare(&mut out, &self.method);
+        out.push_str(" path=");
+        push_quoted(&mut out, &self.path);
+        out.push_str(" host=");
+        push_bare(&mut out, &self.host);
+        out.push_str(" request_id=");
+        push_bare(&mut out, &self.request_id);
+        out.push_str(" fwd=");
+        push_quoted(&mut out, &self.client);
+        out.push_str(" dyno=");
+        push_bare(&mut out, self.upstream.as_deref().unwrap_or("none"));
+        let _ =
+            write!(out, " service={}ms status={} bytes={}", self.service_us / 1000, self.status, self.bytes);
+        out
+    }
+}
+
+/// Appends `value` as one token: characters other than printable ASCII (and space,
+/// `"` and `\`) as `\xNN` or `\u{…}` escapes; `-` when empty.
+fn push_bare(out: &mut String, value: &str) {
+    if value.is_empty() {
+        out.push('-');
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '!' | '#'..='[' | ']'..='~' => out.push(c),
+            c => push_escape(out, c),
+        }
+    }
+}
+
+/// Appends `value` in double quotes, with `"`, `\` and control characters escaped.
+fn push_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => push_escape(out, c),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn push_escape(out: &mut String, c: char) {
+    if c.is_ascii() {
+        let _ = write!(out, "\\x{:02x}", u32::from(c));
+    } else {
+        let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+    }
+}
+
+/// What a router posts to [`ACCESS_PATH`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessBatch {
+    /// The records, oldest first.
+    pub records: Vec<AccessRecord>,
+    /// How many records the router dropped since its last batch (its queue was full).
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// Why a batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessBatchError {
+    /// Over [`MAX_BATCH_BYTES`].
+    #[error("the batch is over {MAX_BATCH_BYTES} bytes")]
+    TooLarge,
+    /// Over [`MAX_BATCH_RECORDS`].
+    #[error("the batch has over {MAX_BATCH_RECORDS} records")]
+    TooManyRecords,
+    /// A string over [`MAX_FIELD_LEN`].
+    #[error("record {0} has a field over {MAX_FIELD_LEN} bytes")]
+    FieldTooLong(usize),
+    /// Not JSON of the batch's shape.
+    #[error("not an access batch: {0}")]
+    Malformed(String),
+}
+
+impl AccessBatch {
+    /// The batch as JSON.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a batch is plain data")
+    }
+
+    /// Reads a batch from a request body, within the limits above.
+    pub fn decode(body: &[u8]) -> Result<Self, AccessBatchError> {
+        if body.len() > MAX_BATCH_BYTES {
+            return Err(AccessBatchError::TooLarge);
+        }
+        let batch: Self =
+            serde_json::from_slice(body).map_err(|e| AccessBatchError::Malformed(e.to_string()))?;
+        if batch.records.len() > MAX_BATCH_RECORDS {
+            return Err(AccessBatchError::TooManyRecords);
+        }
+        for (i, r) in batch.records.iter().enumerate() {
+            let fields = [&r.method, &r.host, &r.path, &r.request_id, &r.client];
+            if fields.iter().any(|f| f.len() > MAX_FIELD_LEN)
+                || r.upstream.as_ref().is_some_and(|u| u.len() > MAX_FIELD_LEN)
+            {
+                return Err(AccessBatchError::FieldTooLong(i));
+            }
+        }
+        Ok(batch)
+    }
+}
+
+/// `value` cut to at most [`MAX_FIELD_LEN`] bytes, at a character boundary.
+pub fn truncate_field(value: &str) -> &str {
+    if value.len() <= MAX_FIELD_LEN {
+        return value;
+    }
+    let mut end = MAX_FIELD_LEN;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn record() -> AccessRecord {
+        AccessRecord {
+            at: 1_764_620_000_000_000_000,
+            app: AppName::parse("hello").unwrap(),
+            method: "GET".into(),
+            host: "hello.localhost".into(),
+            path: "/?q=1".into(),
+            status: 200,
+            bytes: 12,
+            service_us: 3_400,
+            upstream: Some("web.2".into()),
+            request_id: "abc".into(),
+            client: "127.0.0.1".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_reads_like_herokus() {
+        expect_test::expect![[r#"at=info method=GET path="/?q=1" host=hello.localhost request_id=abc fwd="127.0.0.1" dyno=web.2 service=3ms status=200 bytes=12"#]]
+            .assert_eq(&record().render());
+        let none = AccessRecord { status: 503, upstream: None, bytes: 0, ..record() };
+        assert!(none.render().starts_with("at=error "), "{}", none.render());
+        assert!(none.render().contains(" dyno=none "));
+    }
+
+    #[test]
+    fn what_a_client_sent_is_escaped() {
+        let evil = AccessRecord {
+            method: "GET\n2026 app[web.1]: forged".into(),
+            path: "/\"x\\\r\n".into(),
+            host: "h ost".into(),
+            request_id: String::new(),
+            ..record()
+        };
+        let text = evil.render();
+        assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
+        assert!(text.contains(r#"path="/\"x\\\x0d\x0a""#), "{text}");
+        assert!(text.contains("host=h\\x20ost request_id=- "), "{text}");
+    }
+
+    #[test]
+    fn batches_round_trip_and_limits_hold() {
+        let batch = AccessBatch { records: vec![record(), record()], dropped: 3 };
+        assert_eq!(AccessBatch::decode(&batch.encode()).unwrap(), batch);
+        let many = AccessBatch { records: vec![record(); MAX_BATCH_RECORDS + 1], dropped: 0 };
+        assert_eq!(AccessBatch::decode(&many.encode()), Err(AccessBatchError::TooManyRecords));
+        let long = AccessBatch {
+            records: vec![AccessRecord { path: "x".repeat(MAX_FIELD_LEN + 1), ..record() }],
+            dropped: 0,
+        };
+        assert_eq!(AccessBatch::decode(&long.encode()), Err(AccessBatchError::FieldTooLong(0)));
+        let bad_app = br#"{"records":[{"at":1,"app":"Not An App","method":"GET","host":"h","path":"/","status":200,"bytes":0,"service_us":0,"upstream":null,"request_id":"r","client":"c"}]}"#;
+        assert!(matches!(AccessBatch::decode(bad_app), Err(AccessBatchError::Malformed(_))));
+        assert_eq!(AccessBatch::decode(&vec![b' '; MAX_BATCH_BYTES + 1]), Err(AccessBatchError::TooLarge));
+    }
+
+    #[test]
+    fn fields_are_cut_at_a_character_boundary() {
+        let s = "é".repeat(MAX_FIELD_LEN);
+        let cut = truncate_field(&s);
+        assert!(cut.len() <= MAX_FIELD_LEN && cut.len() >= MAX_FIELD_LEN - 1);
+        assert_eq!(truncate_field("/short"), "/short");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = AccessBatch::decode(&bytes);
+        }
+
+        #[test]
+        fn rendered_lines_are_one_line(method in "(?s).{0,40}", path in "(?s).{0,40}", host in "(?s).{0,40}", id in "(?s).{0,40}") {
+            let r = AccessRecord { method, path, host, request_id: id, ..record() };
+            let text = r.render();
+            prop_assert!(!text.contains('\n') && !text.contains('\r'));
+            prop_assert!(text.starts_with("at=info method="));
+        }
+
+        #[test]
+        fn records_round_trip(path in ".{0,64}", status in 100u16..600, bytes in any::<u64>(), at in any::<i64>()) {
+            let batch = AccessBatch { records: vec![AccessRecord { path, status, bytes, at, ..record() }], dropped: 0 };
+            prop_assert_eq!(AccessBatch::decode(&batch.encode()).unwrap(), batch);
+        }
+    }
+}

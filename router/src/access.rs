@@ -1,0 +1,254 @@
+//! Access lines: one [`AccessRecord`] per request answered for an app, written to the
+//! router's own log (target `paas_router::access`) and shipped to the controller, which
+//! shows them among the app's logs (`paas logs`).
+//!
+//! A request's record is finished when its response body is done (or the client went
+//! away), so it carries the bytes sent and the whole service time: [`AccessLog::wrap`]
+//! puts a counting body around the response. Records wait in a bounded queue; a
+//! shipper task posts them in batches to the controller's
+//! [`ACCESS_PATH`](paas_core::access::ACCESS_PATH) with the feed's token. A full queue
+//! or an unreachable controller costs records, never a request: the loss is counted,
+//! logged and reported with the next batch.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, Response, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use paas_core::access::{AccessBatch, AccessRecord, ACCESS_PATH, MAX_BATCH_RECORDS};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::FeedConfig;
+use crate::error::ErrorChain;
+use crate::proxy::ProxyBody;
+
+/// How many records may wait for the shipper.
+const QUEUE: usize = 8192;
+/// How long the shipper gathers records before it posts what it has.
+const LINGER: Duration = Duration::from_millis(200);
+/// How long a post may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where finished records go: the router's log and, with a feed, the shipper's queue.
+#[derive(Clone)]
+pub(crate) struct AccessLog {
+    queue: Option<mpsc::Sender<AccessRecord>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AccessLog {
+    /// An access log that only writes the router's own log.
+    pub fn local() -> Self {
+        Self { queue: None, dropped: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// An access log that also ships to the controller of `feed`, and the shipper to
+    /// run; it posts what is queued once more when `stop` changes, then ends.
+    pub fn shipping(
+        feed: &FeedConfig,
+        stop: watch::Receiver<()>,
+    ) -> (Self, impl std::future::Future<Output = ()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let shipper = Shipper::new(feed, dropped.clone());
+        (Self { queue: Some(tx), dropped }, shipper.run(rx, stop))
+    }
+
+    /// The response, with a body that finishes `record` when it is done.
+    pub fn wrap(
+        &self,
+        response: Response<ProxyBody>,
+        record: AccessRecord,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let (parts, body) = response.into_parts();
+        let mut record = record;
+        record.status = parts.status.as_u16();
+        let counted =
+            CountingBody { inner: body, pending: Some(Pending { record, started, log: self.clone() }) };
+        Response::from_parts(parts, counted.boxed())
+    }
+
+    fn finish(&self, record: AccessRecord) {
+        tracing::info!(
+            target: "paas_router::access",
+            app = %record.app,
+            method = %record.method,
+            host = %record.host,
+            path = %record.path,
+            status = record.status,
+            bytes = record.bytes,
+            us = record.service_us,
+            process = record.upstream.as_deref().unwrap_or("-"),
+            request_id = %record.request_id,
+        );
+        if let Some(queue) = &self.queue {
+            if queue.try_send(record).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct Pending {
+    record: AccessRecord,
+    started: Instant,
+    log: AccessLog,
+}
+
+/// A response body that counts the bytes it passes on and, when dropped (done, or the
+/// client gone), hands its request's record to the access log.
+struct CountingBody {
+    inner: ProxyBody,
+    pending: Option<Pending>,
+}
+
+impl Body for CountingBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(frame))), Some(pending)) = (&polled, &mut this.pending) {
+            if let Some(data) = frame.data_ref() {
+                pending.record.bytes += data.len() as u64;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CountingBody {
+    fn drop(&mut self) {
+        if let Some(Pending { mut record, started, log }) = self.pending.take() {
+            record.service_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            log.finish(record);
+        }
+    }
+}
+
+/// Posts batches of records to the controller.
+struct Shipper {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    host: hyper::http::HeaderValue,
+    token: Option<hyper::http::HeaderValue>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Shipper {
+    fn new(feed: &FeedConfig, dropped: Arc<AtomicU64>) -> Self {
+        let authority = feed.url.authority().clone();
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(authority.clone())
+            .path_and_query(ACCESS_PATH)
+            .build()
+            .expect("an authority and a path make a URI");
+        let host =
+            hyper::http::HeaderValue::from_str(authority.as_str()).expect("an authority is a header value");
+        let token = feed.token.as_ref().map(|t| t.header().clone());
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        Self { client: Client::builder(TokioExecutor::new()).build(connector), uri, host, token, dropped }
+    }
+
+    async fn run(self, mut queue: mpsc::Receiver<AccessRecord>, mut stop: watch::Receiver<()>) {
+        // Whether the last post failed: the next failure is not logged again.
+        let mut failing = false;
+        loop {
+            let mut records = Vec::new();
+            tokio::select! {
+                received = queue.recv() => match received {
+                    Some(record) => records.push(record),
+                    None => break,
+                },
+                _ = stop.changed() => {
+                    while let Ok(record) = queue.try_recv() {
+                        records.push(record);
+                        if records.len() == MAX_BATCH_RECORDS {
+                            self.post(std::mem::take(&mut records), &mut failing).await;
+                        }
+                    }
+                    self.post(records, &mut failing).await;
+                    break;
+                }
+            }
+            let linger = tokio::time::sleep(LINGER);
+            tokio::pin!(linger);
+            while records.len() < MAX_BATCH_RECORDS {
+                tokio::select! {
+                    received = queue.recv() => match received {
+                        Some(record) => records.push(record),
+                        None => break,
+                    },
+                    () = &mut linger => break,
+                }
+            }
+            self.post(records, &mut failing).await;
+        }
+    }
+
+    async fn post(&self, records: Vec<AccessRecord>, failing: &mut bool) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if records.is_empty() && dropped == 0 {
+            return;
+        }
+        let count = records.len() as u64;
+        if dropped > 0 {
+            tracing::warn!(dropped, "access lines were dropped: the queue to the controller was full");
+        }
+        let body = AccessBatch { records, dropped }.encode();
+        let mut request = Request::post(self.uri.clone())
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("a valid request");
+        if let Some(token) = &self.token {
+            request.headers_mut().insert(AUTHORIZATION, token.clone());
+        }
+        let outcome = tokio::time::timeout(POST_TIMEOUT, async {
+            let response = self.client.request(request).await.map_err(|e| ErrorChain(&e).to_string())?;
+            let status = response.status();
+            // Read the answer to the end so that the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("the controller answered {status}"))
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err("the controller took too long".into()));
+        match outcome {
+            Ok(()) => *failing = false,
+            Err(error) => {
+                if !*failing {
+                    tracing::warn!(%error, lost = count, "cannot ship access lines to the controller; dropping them until it answers");
+                }
+                *failing = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! HTTP/1.1 upgrades (WebSockets): the request keeps its `Upgrade` and
+//! `Connection: upgrade` on its way to the process, and when the process answers
+//! `101 Switching Protocols` the client's connection and the process's are spliced
+//! into one byte tunnel.
+//!
+//! Bytes the client sends after its upgrade request wait in hyper's buffer and reach
+//! the process only once the `101` has been passed back; any other answer goes back as
+//! a normal response and nothing is spliced. A tunnel has no timeouts of its own (an
+//! idle WebSocket stays open); it ends when either side closes, or when the router
+//! shuts down and its grace period is over ([`TaskGroup::cut`]).
+
+use std::net::SocketAddr;
+
+use crate::error::ErrorChain;
+use crate::tasks::TaskGroup;
+use hyper::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+
+/// The protocol a request asks to switch to: its `Upgrade` header, when it is an
+/// HTTP/1.1 request whose `Connection` names `upgrade`. `None` for anything else
+/// (HTTP/1.0 and HTTP/2 requests cannot upgrade this way).
+pub(crate) fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 || !connection_names_upgrade(req.headers()) {
+        return None;
+    }
+    let mut values = req.headers().get_all(UPGRADE).iter();
+    let protocol = values.next()?;
+    (values.next().is_none() && !protocol.is_empty()).then(|| protocol.clone())
+}
+
+fn connection_names_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Puts the upgrade headers back after the hop-by-hop headers were removed.
+pub(crate) fn set_upgrade_headers(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, protocol);
+}
+
+/// A client's request to upgrade, kept until the process has answered.
+pub(crate) struct ClientUpgrade {
+    /// What the client asked for (`websocket`).
+    pub protocol: HeaderValue,
+    /// The client's connection, once hyper has sent the `101`.
+    pub connection: OnUpgrade,
+}
+
+impl ClientUpgrade {
+    /// Takes the upgrade out of `req` when it asks for one.
+    pub fn take<B>(req: &mut Request<B>) -> Option<Self> {
+        let protocol = requested(req)?;
+        Some(Self { protocol, connection: hyper::upgrade::on(req) })
+    }
+}
+
+/// The upgrade headers of a process's `101` answer, to put back after the hop-by-hop
+/// headers were removed; `None` when the answer is no switch.
+pub(crate) fn switched<B>(response: &Response<B>) -> Option<HeaderValue> {
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return None;
+    }
+    response.headers().get(UPGRADE).cloned()
+}
+
+/// Splices the two sides of an upgraded connection once both are ready, on a task of
+/// `tunnels`. `what` names the tunnel in logs (app and process, never a header).
+pub(crate) fn splice(
+    tunnels: &TaskGroup,
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    peer: SocketAddr,
+    what: String,
+) {
+    tunnels.spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(%peer, tunnel = %what, error = %ErrorChain(&e), "the upgrade failed");
+                return;
+            }
+        };
+        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((up, down)) => tracing::debug!(%peer, tunnel = %what, up, down, "the tunnel closed"),
+            Err(e) => tracing::debug!(%peer, tunnel = %what, error = %e, "the tunnel broke"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: Version, headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::get("/").version(version);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_http11_requests_naming_upgrade_in_connection_ask_for_one() {
+        let ws = [("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")];
+        assert_eq!(requested(&request(Version::HTTP_11, &ws)).unwrap(), "websocket");
+        assert_eq!(requested(&request(Version::HTTP_10, &ws)), None);
+        assert_eq!(requested(&request(Version::HTTP_2, &ws)), None);
+        assert_eq!(requested(&request(Version::HTTP_11, &[("upgrade", "websocket")])), None);
+        assert_eq!(requested(&request(Version::HTTP_11, &[("connection", "upgrade")])), None);
+        let twice = [("connection", "upgrade"), ("upgrade", "websocket"), ("upgrade", "h2c")];
+        assert_eq!(requested(&request(Version::HTTP_11, &twice)), None);
+    }
+
+    #[test]
+    fn only_a_101_with_upgrade_is_a_switch() {
+        let mut response = Response::new(());
+        assert_eq!(switched(&response), None);
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        assert_eq!(switched(&response), None);
+        response.headers_mut().insert(UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(switched(&response).unwrap(), "websocket");
+    }
+}
