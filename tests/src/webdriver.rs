@@ -69,6 +69,9 @@ impl Driver {
                          format!("--window-size={width},{height}")],
             },
             "goog:loggingPrefs": { "browser": "ALL" },
+            // A click on a form's button navigates: the next `find` waits for the new
+            // page's element rather than failing on a loaded machine.
+            "timeouts": { "implicit": 20000 },
         }}});
         let http = client();
         let reply: Value = http
