@@ -290,6 +290,19 @@ pub enum Command {
         #[arg(value_name = "HOSTNAME")]
         hostname: String,
     },
+    /// Have the platform order the app's certificate from its ACME server (HTTP-01) now
+    /// and renew it 30 days before it expires
+    #[command(name = "certs:auto")]
+    CertsAuto {
+        #[command(flatten)]
+        app: AppFlag,
+    },
+    /// Stop ordering and renewing the app's certificate (the current one stays)
+    #[command(name = "certs:auto:disable")]
+    CertsAutoDisable {
+        #[command(flatten)]
+        app: AppFlag,
+    },
     /// Redirect an app's plain HTTP to HTTPS and send HSTS (off by default)
     #[command(name = "tls:enforce")]
     TlsEnforce {
@@ -343,6 +356,13 @@ pub enum Command {
         /// The user
         #[arg(value_name = "USERNAME")]
         username: String,
+    },
+    /// Set who may register from now on (admins only): open, admin_only or disabled
+    #[command(name = "registration:set")]
+    RegistrationSet {
+        /// open (anyone), admin_only (an admin registers others) or disabled (nobody)
+        #[arg(value_name = "MODE")]
+        mode: String,
     },
 
     /// List your API tokens (never their secrets)
@@ -413,6 +433,8 @@ impl Command {
             | DomainsRemove { app, .. }
             | CertsAdd { app, .. }
             | CertsRemove { app, .. }
+            | CertsAuto { app, .. }
+            | CertsAutoDisable { app, .. }
             | TlsEnforce { app, .. }
             | PermsAdd { app, .. }
             | PermsRemove { app, .. }

@@ -163,10 +163,18 @@ pub fn domains(domains: &[Domain]) -> String {
 
 /// `paas certs`: the date part of the expiry, and the days left.
 pub fn certs(certs: &[Certificate]) -> String {
-    let mut t = Table::new(["ID", "HOSTNAMES", "EXPIRES", "DAYS LEFT", "ISSUER"]);
+    let mut t = Table::new(["ID", "HOSTNAMES", "EXPIRES", "DAYS LEFT", "SOURCE", "ISSUER"]);
     for c in certs {
         let expires = c.not_after.split('T').next().unwrap_or_default().to_owned();
-        t.row([c.id.to_string(), c.hostnames.join(", "), expires, c.days_left.to_string(), c.issuer.clone()]);
+        let source = if c.auto { "certs:auto" } else { "upload" };
+        t.row([
+            c.id.to_string(),
+            c.hostnames.join(", "),
+            expires,
+            c.days_left.to_string(),
+            source.to_owned(),
+            c.issuer.clone(),
+        ]);
     }
     t.render()
 }

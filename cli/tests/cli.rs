@@ -511,6 +511,35 @@ async fn an_admin_registering_a_user_stays_logged_in() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sets_who_may_register() {
+    let platform = spawn_controller().await;
+    let admin = Cli::new(&platform);
+    admin.register("admin").await;
+
+    // A mode that does not exist is refused before anything is sent.
+    let bad = admin.fails(&["registration:set", "sometimes"]).await;
+    assert_eq!(
+        bad.first_line(),
+        "error: invalid registration mode \"sometimes\": expected open, admin_only or disabled"
+    );
+    assert_eq!(bad.hint(), "paas registration:set open|admin_only|disabled");
+
+    let set = admin.ok(&["registration:set", "open"]).await;
+    assert_eq!(set.stdout, "");
+    assert!(set.stderr.contains("Setting registration to open"), "{set}");
+    let bob = Cli::new(&platform);
+    bob.register("bob").await;
+    let refused = bob.fails(&["registration:set", "disabled"]).await;
+    assert!(refused.error().contains("only admins"), "{refused}");
+
+    admin.ok(&["registration:set", "disabled"]).await;
+    let carol = Cli::new(&platform);
+    let closed =
+        carol.fails(&["register", &platform.url, "--username", "carol", "--password", PASSWORD]).await;
+    assert!(closed.error().contains("registration is disabled"), "{closed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_shown_once_listed_without_secret_and_revoked() {
     let platform = spawn_controller().await;
     let admin = Cli::new(&platform);

@@ -4,39 +4,7 @@ use std::time::Duration;
 
 use paas_core::Hostname;
 
-/// Who may register once the first user exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegistrationMode {
-    /// Anyone.
-    Open,
-    /// Only a signed-in admin, for someone else.
-    AdminOnly,
-    /// Nobody.
-    Disabled,
-}
-
-impl RegistrationMode {
-    /// Parses `open`, `admin_only` or `disabled`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "open" => Ok(Self::Open),
-            "admin_only" => Ok(Self::AdminOnly),
-            "disabled" => Ok(Self::Disabled),
-            other => {
-                Err(format!("unknown registration mode {other:?}: expected open, admin_only or disabled"))
-            }
-        }
-    }
-
-    /// The name as configured.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::AdminOnly => "admin_only",
-            Self::Disabled => "disabled",
-        }
-    }
-}
+pub use paas_core::RegistrationMode;
 
 /// The controller's configuration.
 #[derive(Clone)]
@@ -49,7 +17,8 @@ pub struct ControllerConfig {
     pub app_url_scheme: String,
     /// `:port` to append to app and git host names, or empty.
     pub app_url_port: String,
-    /// Who may register.
+    /// Who may register until an admin changes it (then the stored setting wins:
+    /// `app::users::registration`).
     pub registration: RegistrationMode,
     /// How long a login JWT lives.
     pub jwt_ttl: Duration,
@@ -57,6 +26,11 @@ pub struct ControllerConfig {
     pub jwt_secret: Vec<u8>,
     /// The credential of the platform's own parts (routers) for `/v1/internal`.
     pub internal_token: String,
+    /// Where `paas certs:auto` orders certificates.
+    pub acme: crate::acme::AcmeConfig,
+    /// The registry's storage directory, when the platform runs a registry on this
+    /// machine: the platform page shows its size on disk.
+    pub registry_storage: Option<std::path::PathBuf>,
 }
 
 impl ControllerConfig {
@@ -78,6 +52,8 @@ impl std::fmt::Debug for ControllerConfig {
             .field("public_url", &self.public_url)
             .field("registration", &self.registration)
             .field("jwt_ttl", &self.jwt_ttl)
+            .field("acme", &self.acme)
+            .field("registry_storage", &self.registry_storage)
             .finish_non_exhaustive()
     }
 }

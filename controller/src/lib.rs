@@ -4,6 +4,7 @@
 //! shutdown signal resolves. Layers: `routes` (HTTP in and out) -> `app` (the logic)
 //! -> `db` (queries).
 
+pub mod acme;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -56,6 +57,10 @@ pub struct State {
     pub storage: std::sync::OnceLock<Arc<dyn scheduler::gc::Storage>>,
     /// The routers' access lines, shown among the apps' logs.
     pub router_log: router_log::RouterLog,
+    /// Orders `certs:auto` certificates.
+    pub acme: acme::Issuer,
+    /// The engine's disk use, measured in the background for the platform page.
+    pub engine_disk: app::engine_disk::DiskMeter,
 }
 
 impl State {
@@ -63,6 +68,7 @@ impl State {
     pub async fn open(config: ControllerConfig, database_url: &str) -> Result<State, db::OpenError> {
         let db = Db::open(database_url).await?;
         let jwt = auth::JwtKeys::new(&config.jwt_secret, config.jwt_ttl);
+        let acme = acme::Issuer::new(config.acme.clone());
         let routes = Arc::new(route_feed::RouteFeed::new());
         routes.refresh(&db, &config.domain).await.map_err(db::OpenError::Connect)?;
         Ok(State {
@@ -78,6 +84,8 @@ impl State {
             collection: scheduler::Nudge::default(),
             storage: std::sync::OnceLock::new(),
             router_log: router_log::RouterLog::default(),
+            acme,
+            engine_disk: app::engine_disk::DiskMeter::default(),
         })
     }
 

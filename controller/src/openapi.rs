@@ -17,6 +17,7 @@ use crate::routes::{certs, limits, restart};
     info(title = "paas API", description = "The control plane of paas, a self-hosted Heroku. Authenticate with `Authorization: Bearer <JWT from /v1/auth/login or an API token paas_...>`."),
     paths(
         platform::healthz, platform::readyz, platform::platform, platform::events,
+        platform::registration_get, platform::registration_set,
         auth::register, auth::login, auth::whoami,
         tokens::list, tokens::create, tokens::revoke,
         users::list, users::update,
@@ -32,6 +33,7 @@ use crate::routes::{certs, limits, restart};
         run::run,
         domains::list, domains::add, domains::remove,
         certs::list, certs::add, certs::remove, certs::tls_get, certs::tls_set,
+        certs::auto_status, certs::auto_enable, certs::auto_disable,
         perms::list, perms::add, perms::remove,
         internal::routes_watch,
         internal::access_post,

@@ -15,7 +15,8 @@
 //! last table meanwhile, that apps have none. After a write that touches apps or domains, the logic calls
 //! [`RouteFeed::refresh`], which rebuilds the table from the store and publishes it when
 //! it differs. Versions start at the start-up time in milliseconds, so they keep growing
-//! across controller restarts.
+//! across controller restarts. [`RouteFeed::changed_at`] says when the version last
+//! went up (the platform page shows it).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -42,18 +43,23 @@ pub struct RouteFeed {
     backends: std::sync::Mutex<BTreeMap<AppName, Vec<Backend>>>,
     /// False until the scheduler's first backends, when one was announced.
     ready: watch::Sender<bool>,
+    /// When the table was last published (Unix ms): the start-up time, then each
+    /// version's.
+    changed_at: std::sync::atomic::AtomicI64,
 }
 
 impl RouteFeed {
     /// An empty table whose version is the start-up time.
     pub fn new() -> Self {
-        let version = u64::try_from(db::now_ms()).unwrap_or_default();
+        let now = db::now_ms();
+        let version = u64::try_from(now).unwrap_or_default();
         Self {
             table: watch::Sender::new(Arc::new(RouteTable { version, routes: BTreeMap::new() })),
             closed: watch::Sender::new(false),
             rebuilding: Mutex::new(()),
             backends: std::sync::Mutex::new(BTreeMap::new()),
             ready: watch::Sender::new(true),
+            changed_at: std::sync::atomic::AtomicI64::new(now),
         }
     }
 
@@ -65,6 +71,12 @@ impl RouteFeed {
     /// The table now.
     pub fn current(&self) -> Arc<RouteTable> {
         self.table.borrow().clone()
+    }
+
+    /// When the table's version last went up (Unix ms; the start-up time before any
+    /// change).
+    pub fn changed_at(&self) -> i64 {
+        self.changed_at.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Rebuilds the table from the store; publishes it, one version up, if it changed.
@@ -99,6 +111,7 @@ impl RouteFeed {
                 return false;
             }
             *table = Arc::new(RouteTable { version: table.version + 1, routes });
+            self.changed_at.store(db::now_ms(), std::sync::atomic::Ordering::Relaxed);
             true
         });
         Ok(())

@@ -314,6 +314,29 @@ pub struct Platform {
     pub registration: String,
 }
 
+/// `GET /v1/platform/registration`, and the answer to `PUT`: who may register once the
+/// first user exists, and who set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegistrationSettings {
+    /// `open`, `admin_only` or `disabled`.
+    pub mode: String,
+    /// The admin who set it; `null` while it is the start-up default
+    /// (`PAAS_REGISTRATION`).
+    pub changed_by: Option<String>,
+    /// When they did; `null` likewise.
+    pub changed_at: Option<String>,
+}
+
+/// `PUT /v1/platform/registration` (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegistrationUpdate {
+    /// `open` (anyone), `admin_only` (an admin registers others) or `disabled`
+    /// (nobody).
+    pub mode: String,
+}
+
 /// A process of an app, as the scheduler last saw it (`GET /v1/apps/{app}/processes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -504,10 +527,24 @@ pub struct Certificate {
     pub expiring_soon: bool,
     /// SHA-256 of the certificate's DER, hex pairs separated by `:`.
     pub fingerprint_sha256: String,
-    /// Who uploaded it.
+    /// Who uploaded it (for an ACME certificate, who turned `certs:auto` on).
     pub added_by: String,
     /// When.
     pub created_at: String,
+    /// Issued by the platform's ACME server (`paas certs:auto`) and renewed by it.
+    #[serde(default)]
+    pub auto: bool,
+}
+
+/// `GET /v1/apps/{app}/certs/auto`: whether the platform orders the app's certificate
+/// from its ACME server, and why the last order failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AcmeStatus {
+    /// `paas certs:auto` is on.
+    pub enabled: bool,
+    /// The last order's failure; `null` after a success or before the first order.
+    pub last_error: Option<String>,
 }
 
 /// `POST /v1/apps/{app}/certs`: a PEM chain (the certificate first, then its

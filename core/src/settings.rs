@@ -91,7 +91,7 @@ pub const REGISTRATION: Setting = Setting {
     name: "PAAS_REGISTRATION",
     default: "admin_only",
     read_by: "paasd",
-    doc: "Who may register once the first user (who becomes admin) exists: `open` (anyone), `admin_only` (an admin registers others), `disabled` (nobody).",
+    doc: "Who may register once the first user (who becomes admin) exists: `open` (anyone), `admin_only` (an admin registers others), `disabled` (nobody). The default until an admin sets the mode at run time (`paas registration:set`, the dashboard's Users page or `PUT /v1/platform/registration`); the stored mode wins from then on, restarts included.",
 };
 
 /// Lifetime of login tokens.
@@ -180,6 +180,14 @@ pub const TRUSTED_PROXIES: Setting = Setting {
     default: "(none)",
     read_by: "paas-router",
     doc: "Comma-separated IP addresses and CIDR blocks (`10.0.0.0/8, fd00::/8`) of proxies in front of the router, such as a load balancer. A request from one of them keeps its `Forwarded` and `X-Forwarded-Proto/-Host/-Port` headers and gets its address appended to `X-Forwarded-For`; from any other peer the router drops those headers and sets its own.",
+};
+
+/// Where the router serves its metrics.
+pub const ROUTER_METRICS_ADDR: Setting = Setting {
+    name: "PAAS_ROUTER_METRICS_ADDR",
+    default: "off",
+    read_by: "paasd, paas-router",
+    doc: "Address (IP:port) of the router's admin listener, which serves Prometheus metrics at `GET /metrics` (plain HTTP, no authentication: keep it on loopback or a private network), such as `127.0.0.1:9180`; `off`: none. Series: `paas_router_requests_total{app,code}` (status classes `2xx`...), `paas_router_request_duration_seconds{app}` (histogram, to the response head), `paas_router_upstream_errors_total{app,kind}` (`connect`, `failed`, `timeout`), `paas_router_open_connections`, `paas_router_max_connections`, `paas_router_route_table_version`, `paas_router_route_table_last_change_timestamp_seconds`. paasd hands it to the router it starts.",
 };
 
 /// The router binary paasd starts.
@@ -352,6 +360,30 @@ pub const KEEP_RELEASES: Setting = Setting {
     doc: "How many of each app's newest releases keep their images in the registry and on the node (1 to 10000); older builds' images are removed (never one a container uses, nor the serving release's), the registry's garbage is collected, and a rollback to a release whose image was removed is refused.",
 };
 
+/// The ACME directory `paas certs:auto` orders from.
+pub const ACME_DIRECTORY: Setting = Setting {
+    name: "PAAS_ACME_DIRECTORY",
+    default: "https://acme-v02.api.letsencrypt.org/directory",
+    read_by: "paasd",
+    doc: "The ACME directory URL that `paas certs:auto` orders certificates from (HTTP-01: the server must reach the router on port 80 by each app domain). Let's Encrypt's staging directory is `https://acme-staging-v02.api.letsencrypt.org/directory`.",
+};
+
+/// The root certificate of the ACME server's own HTTPS, when not a public one.
+pub const ACME_SERVER_ROOT: Setting = Setting {
+    name: "PAAS_ACME_SERVER_ROOT",
+    default: "none: the system's roots",
+    read_by: "paasd",
+    doc: "A PEM file with the root certificate the ACME server's HTTPS chains to, for a private or test ACME server (such as Pebble).",
+};
+
+/// The contact address of the platform's ACME account.
+pub const ACME_EMAIL: Setting = Setting {
+    name: "PAAS_ACME_EMAIL",
+    default: "none",
+    read_by: "paasd",
+    doc: "The e-mail address the ACME account is registered with (expiry notices from the CA).",
+};
+
 /// Every setting, in the order of the reference page.
 pub const ALL: &[Setting] = &[
     API_ADDR,
@@ -365,6 +397,9 @@ pub const ALL: &[Setting] = &[
     DRAIN_SECONDS,
     STOP_GRACE_SECONDS,
     KEEP_RELEASES,
+    ACME_DIRECTORY,
+    ACME_SERVER_ROOT,
+    ACME_EMAIL,
     LOG,
     HTTP_ADDR,
     HTTPS_ADDR,
@@ -374,6 +409,7 @@ pub const ALL: &[Setting] = &[
     ROUTER_CONTROLLER_ADDR,
     ROUTER_BUILDER_ADDR,
     TRUSTED_PROXIES,
+    ROUTER_METRICS_ADDR,
     ROUTER_BIN,
     REGISTRY_GATEWAY_ADDR,
     REGISTRY_TOKEN_ADDR,

@@ -83,6 +83,13 @@ pub async fn run(
         jwt_ttl: config.jwt_ttl,
         jwt_secret,
         internal_token: internal_token.clone(),
+        acme: config.acme.clone(),
+        // Where `paas_registry_proxy::platform` keeps the Distribution registry's
+        // blobs and manifests, for the platform page's registry size.
+        registry_storage: config
+            .registry
+            .as_ref()
+            .map(|_| config.data_dir.join("registry").join("distribution").join("storage")),
     };
     let state = Arc::new(
         State::open(controller, &config.effective_database_url())
@@ -102,6 +109,8 @@ pub async fn run(
         ),
         _ => None,
     };
+    let renewals =
+        tokio::spawn(paas_controller::app::acme::run_renewals(state.clone(), stopped(stop_rx.clone())));
     let storage = registry::PlatformStorage::new(registry.as_ref(), config.data_dir.join("repos"));
     let _ = state.storage.set(Arc::new(storage));
     let scheduler = if config.docker {
@@ -139,14 +148,13 @@ pub async fn run(
                 let release: Arc<dyn paas_builder::BuildSink> = Arc::new(git::ReleaseBuilds(state.clone()));
                 let sink: Arc<dyn paas_builder::BuildSink> = match &registry {
                     Some(registry) => Arc::new(
-                        registry.gated(Arc::new(
-                            paas_builder::build::publish::PublishingSink::connect(
-                                registry.push_target(),
-                                release,
-                            )
-                            .await
-                            .context("the builder cannot reach the Docker engine")?,
-                        )),
+                        paas_builder::build::publish::PublishingSink::connect(
+                            registry.push_target(),
+                            release,
+                        )
+                        .await
+                        .context("the builder cannot reach the Docker engine")?
+                        .with_gate(registry.push_gate()),
                     ),
                     None => release,
                 };
@@ -176,6 +184,7 @@ pub async fn run(
                 binary: router.binary.clone(),
                 http_addr: router.http_addr,
                 https_addr: router.https_addr,
+                metrics_addr: router.metrics_addr,
                 domain: config.domain.clone(),
                 state_dir: config.data_dir.join("router"),
                 feed_url: format!("http://{addr}/v1/internal/routes/watch"),
@@ -197,6 +206,7 @@ pub async fn run(
     })
     .await;
     stop_tx.send_replace(true);
+    let _ = renewals.await;
     if let Some(task) = scheduler {
         let _ = task.await;
     }

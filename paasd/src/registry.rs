@@ -9,21 +9,18 @@
 //! Disk hygiene's side of it: [`PlatformStorage`] is the controller's
 //! `scheduler::gc::Storage`: it deletes old builds' manifests through the registry's
 //! janitor, runs the registry's garbage collection, and removes a destroyed app's git
-//! repository (`<data_dir>/repos/<app>.git`). The collection waits until no push is in
-//! flight and keeps new ones waiting meanwhile ([`PushGate`], held by every push
-//! through [`GatedSink`]), and the registry is stopped while it runs (pulls in that
-//! moment fail and the scheduler retries them), so no upload can lose a layer.
+//! repository (`<data_dir>/repos/<app>.git`). The collection waits until no push
+//! uploads and keeps new uploads waiting meanwhile ([`PushGate`], held by every push
+//! for its upload only, not while its release rolls out), and the registry is stopped
+//! while it runs (pulls in that moment fail and the scheduler retries them), so no
+//! upload can lose a layer.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use paas_builder::build::publish::RegistryTarget;
-use paas_builder::build::{BuildResult, BuildSink};
-use paas_builder::handler::{BoxFuture, Progress, Rejection};
+use paas_builder::build::publish::{PushGate, RegistryTarget};
 use paas_controller::scheduler::gc::{self, StorageError};
 use paas_controller::scheduler::RegistryPull;
 use paas_registry_proxy::janitor::{self, Janitor};
@@ -153,9 +150,10 @@ impl Registry {
         RegistryPull { host: self.host.clone(), username: "node".into(), password: self.node_secret.clone() }
     }
 
-    /// `inner` (the publishing sink), holding the push gate while it runs.
-    pub fn gated(&self, inner: Arc<dyn BuildSink>) -> GatedSink {
-        GatedSink { gate: self.gate.clone(), inner }
+    /// The gate every push holds while it uploads and the garbage collection holds
+    /// exclusively.
+    pub fn push_gate(&self) -> PushGate {
+        self.gate.clone()
     }
 
     /// Waits until the registry has stopped (after shutdown).
@@ -179,30 +177,6 @@ pub fn recorded_registry_pid(data_dir: &std::path::Path) -> Option<u32> {
 fn tokio_listener(listener: TcpListener) -> anyhow::Result<tokio::net::TcpListener> {
     listener.set_nonblocking(true).context("cannot make a registry listener non-blocking")?;
     tokio::net::TcpListener::from_std(listener).context("cannot use a registry listener")
-}
-
-/// Held shared by every push and exclusively by the registry's garbage collection.
-#[derive(Debug, Clone, Default)]
-pub struct PushGate(Arc<tokio::sync::RwLock<()>>);
-
-/// A [`BuildSink`] that holds the [`PushGate`] while its inner sink pushes and
-/// releases, so the registry never collects garbage under an upload.
-pub struct GatedSink {
-    gate: PushGate,
-    inner: Arc<dyn BuildSink>,
-}
-
-impl BuildSink for GatedSink {
-    fn built<'a>(
-        &'a self,
-        result: BuildResult,
-        progress: &'a Progress,
-    ) -> BoxFuture<'a, Result<(), Rejection>> {
-        Box::pin(async move {
-            let _pushing = self.gate.0.read().await;
-            self.inner.built(result, progress).await
-        })
-    }
 }
 
 /// The registry (when one runs) and the git repositories, for disk hygiene.
@@ -238,7 +212,7 @@ impl gc::Storage for PlatformStorage {
     fn collect_garbage(&self) -> gc::BoxFuture<'_, Result<(), StorageError>> {
         Box::pin(async move {
             let Some((_, janitor, gate)) = &self.registry else { return Ok(()) };
-            let _no_pushes = gate.0.write().await;
+            let _no_uploads = gate.exclusive().await;
             janitor
                 .collect_garbage()
                 .await

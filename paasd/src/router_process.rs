@@ -4,9 +4,13 @@
 //! [`ensure`] looks at `<state_dir>/router.pid`. A live process there that runs the
 //! router binary for this state dir, was started from the same [`RouterSpec`] (its
 //! fingerprint, a SHA-256 of the spec, is in the pid file) and answers HTTP is adopted.
-//! One started from another spec, or from a binary replaced since, is stopped and a
-//! new one started. A dead pid, or one that now belongs to another program, is
-//! forgotten; that program is never signalled.
+//! One started from another spec, or from a binary replaced since, is replaced without
+//! a refused connection: the new router takes its listening sockets over the hand-over
+//! socket in the state dir (`paas_router::handover`), the old one drains and exits, and
+//! paasd waits for both (a router too old to hand over, or a successor that fails, is
+//! stopped and started the old way: SIGTERM, then a new process). One that does not
+//! answer HTTP is stopped and a new one started. A dead pid, or one that now belongs to
+//! another program, is forgotten; that program is never signalled.
 //!
 //! A started router gets the router's `PAAS_*` variables and none of paasd's other ones,
 //! stdin from `/dev/null`, stdout and stderr appended to `<state_dir>/router.log`, and a
@@ -77,6 +81,8 @@ pub struct RouterSpec {
     pub http_addr: SocketAddr,
     /// Where it serves apps over TLS (`PAAS_HTTPS_ADDR`); `None`: no HTTPS listener.
     pub https_addr: Option<SocketAddr>,
+    /// Where it serves Prometheus metrics (`PAAS_ROUTER_METRICS_ADDR`); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The platform domain (`PAAS_DOMAIN`).
     pub domain: Hostname,
     /// Its state dir, `<data_dir>/router`: `routes.json`, the pid file and the log.
@@ -100,6 +106,7 @@ impl fmt::Debug for RouterSpec {
             .field("binary", &self.binary)
             .field("http_addr", &self.http_addr)
             .field("https_addr", &self.https_addr)
+            .field("metrics_addr", &self.metrics_addr)
             .field("domain", &self.domain)
             .field("state_dir", &self.state_dir)
             .field("feed_url", &self.feed_url)
@@ -127,6 +134,7 @@ impl RouterSpec {
         field("binary", self.binary.as_os_str().as_bytes());
         field("http_addr", self.http_addr.to_string().as_bytes());
         field("https_addr", self.https_addr.map(|a| a.to_string()).unwrap_or_default().as_bytes());
+        field("metrics_addr", self.metrics_addr.map(|a| a.to_string()).unwrap_or_default().as_bytes());
         field("domain", self.domain.as_str().as_bytes());
         field("state_dir", self.state_dir.as_os_str().as_bytes());
         field("feed_url", self.feed_url.as_bytes());
@@ -311,44 +319,62 @@ pub async fn ensure(spec: &RouterSpec) -> Result<RouterProcess, RouterProcessErr
                 pid_path.display()
             ),
             Identity::Router { replaced_binary } => {
-                let reason = if replaced_binary {
-                    Some("its binary was replaced")
+                let replace = if replaced_binary {
+                    Some(Replacement::Binary)
                 } else if record.fingerprint != fingerprint {
-                    Some("its configuration changed")
+                    Some(Replacement::Spec)
                 } else if !wait_until_answers(spec.http_addr, ADOPT_TIMEOUT).await {
-                    Some("it does not answer HTTP")
+                    Some(Replacement::Silent)
                 } else {
                     None
                 };
                 let process = RouterProcess { pid: record.pid, adopted: true, binary, state_dir };
-                match reason {
-                    None => {
-                        tracing::info!(pid = process.pid, addr = %spec.http_addr, "adopted the running router");
-                        return Ok(process);
-                    }
-                    Some(reason) => {
-                        tracing::info!(pid = process.pid, reason, "replacing the running router");
-                        stop_pid(process.pid, &process.binary, &process.state_dir).await?;
-                        return start(spec, process.binary, process.state_dir, &fingerprint).await;
-                    }
+                let Some(replace) = replace else {
+                    tracing::info!(pid = process.pid, addr = %spec.http_addr, "adopted the running router");
+                    return Ok(process);
+                };
+                let (old, reason) = (process.pid, replace.reason());
+                if replace == Replacement::Silent {
+                    tracing::info!(pid = old, reason, "replacing the running router");
+                    stop_pid(old, &process.binary, &process.state_dir).await?;
+                    return start(spec, process.binary, process.state_dir, &fingerprint, None).await;
                 }
+                tracing::info!(
+                    pid = old,
+                    reason,
+                    "replacing the running router: its successor takes its listeners"
+                );
+                let successor =
+                    start(spec, process.binary.clone(), process.state_dir.clone(), &fingerprint, Some(old))
+                        .await;
+                return match successor {
+                    Err(e @ RouterProcessError::Exited { .. }) if running(old) => {
+                        tracing::warn!(pid = old, error = %e, "the new router did not take over; replacing the old one by stopping it");
+                        stop_pid(old, &process.binary, &process.state_dir).await?;
+                        start(spec, process.binary, process.state_dir, &fingerprint, None).await
+                    }
+                    started => started,
+                };
             }
         }
     }
-    start(spec, binary, state_dir, &fingerprint).await
+    start(spec, binary, state_dir, &fingerprint, None).await
 }
 
-/// Starts a router and waits until it answers.
+/// Starts a router and waits until it answers; as the successor of the running router
+/// `predecessor`, until that one has handed its listeners over and exited too.
 async fn start(
     spec: &RouterSpec,
     binary: PathBuf,
     state_dir: PathBuf,
     fingerprint: &str,
+    predecessor: Option<u32>,
 ) -> Result<RouterProcess, RouterProcessError> {
     let pid_path = state_dir.join(PID_FILE);
-    // The router would fail to bind too, but this error says what to do about it.
+    // The router would fail to bind too, but this error says what to do about it. A
+    // successor is given its predecessor's sockets instead.
     match std::net::TcpListener::bind(spec.http_addr) {
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && predecessor.is_none() => {
             return Err(RouterProcessError::AddressTaken { addr: spec.http_addr, pid_file: pid_path });
         }
         // Any other refusal (a privileged port, say) is the router's to report.
@@ -365,6 +391,10 @@ async fn start(
     command
         .env(settings::HTTP_ADDR.name, spec.http_addr.to_string())
         .env(settings::HTTPS_ADDR.name, spec.https_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()))
+        .env(
+            settings::ROUTER_METRICS_ADDR.name,
+            spec.metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        )
         .env(settings::DOMAIN.name, spec.domain.as_str())
         .env(settings::ROUTER_STATE_DIR.name, &state_dir)
         .env(settings::ROUTER_FEED_URL.name, &spec.feed_url)
@@ -405,7 +435,9 @@ async fn start(
 
     let process = RouterProcess { pid, adopted: false, binary, state_dir };
     let tail = |log_path: &Path| log_tail(log_path, log_start, &spec.token);
-    let deadline = Instant::now() + READY_TIMEOUT;
+    // A predecessor has its drain to finish too.
+    let deadline =
+        Instant::now() + READY_TIMEOUT + if predecessor.is_some() { STOP_GRACE } else { Duration::ZERO };
     loop {
         let status = *exited.borrow();
         if let Some(status) = status {
@@ -418,11 +450,20 @@ async fn start(
                 log: log_path,
             });
         }
-        if answers_http(spec.http_addr).await {
+        // A predecessor answers too until it has handed over; it exits once drained.
+        let predecessor_gone = predecessor.is_none_or(|old| !running(old));
+        if predecessor_gone && answers_http(spec.http_addr).await {
             tracing::info!(pid, addr = %spec.http_addr, log = %log_path.display(), "started the router");
             return Ok(process);
         }
         if Instant::now() >= deadline {
+            if let Some(old) = predecessor.filter(|old| running(*old)) {
+                if answers_http(spec.http_addr).await {
+                    tracing::warn!(pid = old, "the old router still runs after its drain: stopping it");
+                    stop_pid(old, &process.binary, &process.state_dir).await?;
+                    return Ok(process);
+                }
+            }
             let tail = tail(&log_path);
             if let Err(e) = process.stop().await {
                 tracing::warn!(pid, error = %e, "cannot stop the router that did not answer");
@@ -556,6 +597,27 @@ fn remove_pid_file_of(path: &Path, pid: u32) -> Result<(), RouterProcessError> {
             _ => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+/// Why a running router is replaced instead of adopted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replacement {
+    /// The file it runs was replaced (an upgrade): its successor takes its listeners.
+    Binary,
+    /// Its spec changed: its successor takes its listeners.
+    Spec,
+    /// It does not answer HTTP: it is stopped, then a new one starts.
+    Silent,
+}
+
+impl Replacement {
+    fn reason(self) -> &'static str {
+        match self {
+            Replacement::Binary => "its binary was replaced",
+            Replacement::Spec => "its configuration changed",
+            Replacement::Silent => "it does not answer HTTP",
+        }
     }
 }
 
@@ -702,6 +764,7 @@ mod tests {
             binary: "/usr/lib/paas/paas-router".into(),
             http_addr: "127.0.0.1:8080".parse().unwrap(),
             https_addr: Some("127.0.0.1:8443".parse().unwrap()),
+            metrics_addr: None,
             domain: Hostname::parse("paas.test").unwrap(),
             state_dir: "/var/lib/paas/router".into(),
             feed_url: "http://127.0.0.1:7700/v1/internal/routes/watch".into(),
@@ -722,6 +785,7 @@ mod tests {
             |s| s.binary.push("x"),
             |s| s.http_addr.set_port(8081),
             |s| s.https_addr = None,
+            |s| s.metrics_addr = Some("127.0.0.1:9180".parse().unwrap()),
             |s| s.domain = Hostname::parse("other.test").unwrap(),
             |s| s.state_dir.push("x"),
             |s| s.feed_url.push('x'),

@@ -46,6 +46,8 @@ pub struct PaasdConfig {
     pub rollout: paas_controller::scheduler::RolloutConfig,
     /// How many releases' images are kept, and how often old ones are collected.
     pub gc: paas_controller::scheduler::gc::GcConfig,
+    /// Where `paas certs:auto` orders certificates.
+    pub acme: paas_controller::acme::AcmeConfig,
 }
 
 /// The host's CA bundle, which buildpack builds get unless told otherwise.
@@ -65,6 +67,9 @@ pub struct RouterSettings {
     pub http_addr: SocketAddr,
     /// Where it serves them over TLS (`PAAS_HTTPS_ADDR`); `None`: `off`.
     pub https_addr: Option<SocketAddr>,
+    /// Where it serves Prometheus metrics (`PAAS_ROUTER_METRICS_ADDR`); `None`: `off`,
+    /// the default.
+    pub metrics_addr: Option<SocketAddr>,
     /// The `paas-router` binary.
     pub binary: PathBuf,
     /// The router's log filter.
@@ -153,9 +158,14 @@ impl PaasdConfig {
             Some("off") => None,
             _ => Some(addr(&settings::HTTPS_ADDR)?),
         };
+        let metrics_addr = match read(&settings::ROUTER_METRICS_ADDR).as_deref() {
+            None | Some("off") => None,
+            Some(_) => Some(addr(&settings::ROUTER_METRICS_ADDR)?),
+        };
         let router = RouterSettings {
             http_addr: addr(&settings::HTTP_ADDR)?,
             https_addr,
+            metrics_addr,
             binary: router_binary,
             log_filter: Self::log_filter(),
         };
@@ -184,7 +194,18 @@ impl PaasdConfig {
             keep_releases,
             ..paas_controller::scheduler::gc::GcConfig::default()
         };
+        let acme = paas_controller::acme::AcmeConfig {
+            directory_url: read(&settings::ACME_DIRECTORY)
+                .unwrap_or_else(|| settings::ACME_DIRECTORY.default.to_owned()),
+            server_root: read(&settings::ACME_SERVER_ROOT).map(PathBuf::from),
+            contact: read(&settings::ACME_EMAIL),
+            ..paas_controller::acme::AcmeConfig::default()
+        };
+        if !acme.directory_url.starts_with("https://") {
+            bail!("{} must be an https:// URL, got {:?}", settings::ACME_DIRECTORY.name, acme.directory_url);
+        }
         Ok(Self {
+            acme,
             gc,
             rollout,
             buildpacks,

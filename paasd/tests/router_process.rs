@@ -50,6 +50,7 @@ impl Place {
             binary: router_binary(),
             http_addr: self.http_addr,
             https_addr: None,
+            metrics_addr: None,
             domain: Hostname::parse(DOMAIN).unwrap(),
             state_dir: self.dir.join("router"),
             feed_url: format!("http://{}/v1/internal/routes/watch", self.feed_addr),
@@ -267,6 +268,30 @@ async fn the_router_outlives_its_starter_and_a_ctrl_c_in_its_terminal() {
     assert_eq!((adopted.pid(), adopted.adopted()), (pid, true));
     adopted.stop().await.unwrap();
     eventually_gone(pid).await;
+}
+
+#[tokio::test]
+async fn a_spec_with_a_metrics_address_gives_the_router_its_metrics_listener() {
+    let (_temp, place) = place().await;
+    let mut routers = Routers::default();
+    let spec = RouterSpec { metrics_addr: Some(free_addr()), ..place.spec() };
+    let router = router_process::ensure(&spec).await.unwrap();
+    routers.add(router.pid());
+    assert_eq!(get(spec.http_addr, &format!("nope.{DOMAIN}")).await.0, 404);
+
+    let metrics = spec.metrics_addr.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(metrics).await.expect("the router serves metrics");
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut reply)).await.unwrap().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+    // Ours, and paasd's readiness probes: all for hosts no route has.
+    let unrouted = reply
+        .lines()
+        .find_map(|line| line.strip_prefix("paas_router_requests_total{app=\"\",code=\"4xx\"} "))
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(unrouted >= Some(1), "{reply}");
+    router.stop().await.unwrap();
 }
 
 #[tokio::test]

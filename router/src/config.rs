@@ -28,7 +28,9 @@ pub struct RouterConfig {
     /// How long connecting to a process may take before the router tries the next one.
     pub connect_timeout: Duration,
     /// How long a process may take to answer a request (its status line and headers)
-    /// before the client gets a 504. The body may take longer.
+    /// before the client gets a 504, counted from when the request's body last moved
+    /// (its last byte, for an upload that keeps coming). The answer's body may take
+    /// longer.
     pub response_timeout: Duration,
     /// How long a client may take to send a request's headers; on HTTP/1.1 it is also
     /// how long an idle keep-alive connection stays open.
@@ -50,6 +52,11 @@ pub struct RouterConfig {
     pub max_body_bytes: u64,
     /// How long in-flight requests may take to finish after shutdown is asked for.
     pub shutdown_grace: Duration,
+    /// The admin listener, serving Prometheus metrics at `GET /metrics` (plain
+    /// HTTP/1.1, no authentication: loopback or a private network); `None` (the
+    /// default) serves none. Port 0 picks a free port (see
+    /// [`RouterState::metrics_addr`](crate::RouterState::metrics_addr)).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl RouterConfig {
@@ -70,6 +77,7 @@ impl RouterConfig {
             max_connections: 10_000,
             max_body_bytes: 100 << 20,
             shutdown_grace: Duration::from_secs(10),
+            metrics_addr: None,
         }
     }
 }

@@ -18,6 +18,15 @@ pub enum RouterError {
     /// The listener has no local address (it is not bound).
     #[error("the HTTP listener has no local address")]
     ListenerAddress(#[source] io::Error),
+    /// The metrics listener cannot be bound.
+    #[error("cannot listen on {addr} for metrics")]
+    MetricsListener {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The certificates cannot be loaded or the default one made.
     #[error("cannot load the TLS certificates")]
     Certificates(#[source] crate::certs::CertError),

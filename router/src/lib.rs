@@ -4,8 +4,9 @@
 //! [`RouterState::load`] prepares the state directory and loads the table saved there,
 //! so the router serves before the controller answers; [`run_with_tls`] serves HTTP/1.1
 //! on one listener and HTTPS (HTTP/2 or HTTP/1.1 by ALPN) on another until a shutdown
-//! signal resolves, and meanwhile follows the controller's route stream; [`run`] is
-//! the same without HTTPS.
+//! signal resolves, and meanwhile follows the controller's route stream and, when
+//! [`RouterConfig::metrics_addr`] is set, serves Prometheus metrics on that admin
+//! address; [`run`] is the same without HTTPS.
 //!
 //! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
 //! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
@@ -15,14 +16,17 @@
 //! by SNI, the self-signed default), `table` (the compiled table behind one
 //! `ArcSwap`), `feed` (the watch stream client), `persist` (`routes.json`), `headers`
 //! (what is added and removed), `tasks` (connections and tunnels that shutdown waits
-//! for, then cuts), `config` and `settings` (what the router is told; `settings` is
-//! the one place that reads the environment).
+//! for, then cuts), `metrics` (counters and gauges in atomics, the text exposition
+//! format, the admin listener's `GET /metrics`), `config` and `settings` (what the
+//! router is told; `settings` is the one place that reads the environment).
 //!
 //! Certificates carried by the route feed go to the `CertStore` with every new table
 //! (`CertStore::sync_routes`), and `https_policy` is `tls:enforce` (308 to HTTPS, HSTS).
 //!
-//! Not yet here: ACME, per-route body limits, WebSockets
-//! over HTTP/2 (RFC 8441), and metrics.
+//! `/.well-known/acme-challenge/<token>` of every app host, on plain HTTP, goes to the
+//! controller, which answers the ACME HTTP-01 challenges of `paas certs:auto`.
+//!
+//! Not yet here: per-route body limits, and WebSockets over HTTP/2 (RFC 8441).
 
 mod access;
 pub mod certs;
@@ -30,10 +34,12 @@ mod client_io;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod handover;
 pub mod head_scan;
 pub mod headers;
 mod https_policy;
 pub mod limits;
+mod metrics;
 pub mod persist;
 mod proxy;
 mod server;
@@ -44,7 +50,8 @@ pub mod tls;
 mod upgrade;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use paas_core::routes::RouteTable;
 use tokio::net::TcpListener;
@@ -55,9 +62,16 @@ pub use error::RouterError;
 use crate::access::AccessLog;
 use crate::certs::CertStore;
 use crate::error::ErrorChain;
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::server::Server;
 use crate::table::{PlatformHosts, Routes};
+use crate::tasks::TaskGroup;
+
+/// How long a drain waits for kept-alive HTTP/1.1 connections to send a request (and
+/// learn from its response that the connection closes) before it closes those still
+/// idle; at most half the shutdown grace.
+pub const DRAIN_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The router's configuration and its current route table.
 #[derive(Clone)]
@@ -65,6 +79,12 @@ pub struct RouterState {
     config: Arc<RouterConfig>,
     routes: Arc<Routes>,
     certs: Arc<CertStore>,
+    metrics: Arc<Metrics>,
+    /// Where the metrics listener is bound while [`run_with_tls`] serves it.
+    metrics_addr: Arc<Mutex<Option<SocketAddr>>>,
+    /// A metrics listener bound already (handed over by the previous router), which
+    /// [`run_with_tls`] serves instead of binding [`RouterConfig::metrics_addr`].
+    metrics_listener: Arc<Mutex<Option<std::net::TcpListener>>>,
 }
 
 impl RouterState {
@@ -96,6 +116,9 @@ impl RouterState {
         Ok(Self {
             routes: Arc::new(Routes::new(initial, platform).with_certs(certs.clone())),
             certs,
+            metrics: Arc::new(Metrics::new(config.max_connections)),
+            metrics_addr: Arc::default(),
+            metrics_listener: Arc::default(),
             config: Arc::new(config),
         })
     }
@@ -114,6 +137,18 @@ impl RouterState {
     pub fn config(&self) -> &RouterConfig {
         &self.config
     }
+
+    /// The address the metrics listener ([`RouterConfig::metrics_addr`]) is bound to,
+    /// once [`run_with_tls`] serves it: the port picked when the configured one is 0.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        *self.metrics_addr.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Serves metrics on `listener` (bound already, or handed over) rather than binding
+    /// [`RouterConfig::metrics_addr`].
+    pub fn use_metrics_listener(&self, listener: std::net::TcpListener) {
+        *self.metrics_listener.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(listener);
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves: [`run_with_tls`] without an
@@ -128,9 +163,11 @@ pub async fn run(
 
 /// Serves HTTP on `http` and, when given, HTTPS on `https` (certificates from
 /// [`RouterState::certs`]) until `shutdown` resolves, following the route feed if one
-/// is configured. Then it stops accepting, lets in-flight requests and open WebSockets
-/// finish (up to [`RouterConfig::shutdown_grace`], after which it cuts them) and stops
-/// the feed.
+/// is configured, and metrics on [`RouterConfig::metrics_addr`] if one is set (which
+/// it binds first: an address it cannot bind is an error). Then it stops accepting,
+/// lets in-flight requests and open WebSockets finish (up to
+/// [`RouterConfig::shutdown_grace`], after which it cuts them), stops serving metrics
+/// and stops the feed.
 pub async fn run_with_tls(
     http: TcpListener,
     https: Option<TcpListener>,
@@ -147,6 +184,20 @@ pub async fn run_with_tls(
         None => None,
     };
     let config = &state.config;
+    let bound = state.metrics_listener.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let metrics_listener = match (bound, config.metrics_addr) {
+        (Some(listener), _) => {
+            listener.set_nonblocking(true).map_err(RouterError::ListenerAddress)?;
+            Some(TcpListener::from_std(listener).map_err(RouterError::ListenerAddress)?)
+        }
+        (None, Some(addr)) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| RouterError::MetricsListener { addr, source })?;
+            Some(listener)
+        }
+        (None, None) => None,
+    };
     let (stop_feed, feed_stopped) = tokio::sync::watch::channel(());
     let feed = config.feed.clone().map(|feed| {
         tokio::spawn(feed::follow(state.routes.clone(), feed, config.state_dir.clone(), feed_stopped))
@@ -160,8 +211,27 @@ pub async fn run_with_tls(
         None => (AccessLog::local(), None),
     };
     let https_port = https.as_ref().map(|(_, _, addr)| addr.port());
-    let proxy = Arc::new(Proxy::new(state.routes.clone(), config, access).with_https_port(https_port));
-    let server = Arc::new(Server::new(proxy.clone(), config));
+    let proxy = Arc::new(
+        Proxy::new(state.routes.clone(), config, access)
+            .with_https_port(https_port)
+            .with_metrics(state.metrics.clone()),
+    );
+    let server = Arc::new(Server::new(proxy.clone(), config, state.metrics.clone()));
+    // Metrics are served until the connections are drained, so a drain can be watched.
+    let admin = TaskGroup::default();
+    if let Some(listener) = metrics_listener {
+        let addr = listener.local_addr().map_err(RouterError::ListenerAddress)?;
+        *state.metrics_addr.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(addr);
+        tracing::info!(%addr, "the router is serving metrics at {}", metrics::METRICS_PATH);
+        let serving = metrics::serve(
+            listener,
+            state.metrics.clone(),
+            state.routes.clone(),
+            admin.clone(),
+            config.header_read_timeout,
+        );
+        admin.spawn(serving);
+    }
     tracing::info!(addr = %local, "the router is serving HTTP");
     let serve_https = async {
         match https {
@@ -182,6 +252,11 @@ pub async fn run_with_tls(
     tracing::info!("shutting down: finishing in-flight requests");
     server.drain();
     let finished = async {
+        // Kept-alive HTTP/1.1 connections learn of the close from their next response;
+        // those still idle after the linger are closed (see `server`).
+        let _ = tokio::time::timeout(DRAIN_LINGER.min(config.shutdown_grace / 2), server.connections.idle())
+            .await;
+        server.close_idle();
         server.connections.idle().await;
         proxy.tunnels.idle().await;
     };
@@ -192,6 +267,9 @@ pub async fn run_with_tls(
     server.connections.cut();
     server.connections.idle().await;
     proxy.tunnels.idle().await;
+    admin.cut();
+    admin.idle().await;
+    *state.metrics_addr.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     // The last access lines, then the feed.
     let _ = stop_access.send(());
     if let Some(shipper) = shipper {

@@ -1,9 +1,14 @@
 //! The `paas-router` binary: configuration from the environment, logs to stderr,
-//! graceful shutdown on SIGTERM or Ctrl-C.
+//! graceful shutdown on SIGTERM or Ctrl-C, and upgrades by hand-over: the listeners of
+//! the router running from the same state dir are taken over (`handover`), offered in
+//! turn to the next one, and once a successor takes them this one drains and exits.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use paas_router::handover;
 use paas_router::settings::RouterSettings;
 use paas_router::RouterState;
 use tokio::net::TcpListener;
@@ -32,25 +37,78 @@ async fn start() -> anyhow::Result<()> {
             "PAAS_ROUTER_FEED_URL is not set: serving the route table saved on disk, without updates"
         );
     }
-    let listener = TcpListener::bind(settings.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {} (PAAS_HTTP_ADDR)", settings.http_addr))?;
-    let https = match settings.https_addr {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (PAAS_HTTPS_ADDR)"))?,
-        ),
-        None => None,
-    };
     let state = RouterState::load(settings.config)?;
+    let state_dir = state.config().state_dir.clone();
+    // A router serving from this state dir hands its listeners over (an upgrade).
+    let mut taken = match handover::take(&state_dir) {
+        Ok(taken) => taken,
+        Err(e) => {
+            tracing::warn!(error = %e, "the running router's hand-over failed; binding the listeners anew");
+            None
+        }
+    };
+    let mut inherited: Vec<(String, std::net::TcpListener)> =
+        taken.as_mut().map(|t| t.listeners.drain().collect()).unwrap_or_default();
+    // A listener handed over serves where this router is to serve; any other address is
+    // bound anew.
+    let mut listen = |role: &str, addr: SocketAddr, setting: &str| -> anyhow::Result<std::net::TcpListener> {
+        let found = inherited.iter().position(|(r, l)| r == role && l.local_addr().ok() == Some(addr));
+        match found {
+            Some(i) => Ok(inherited.swap_remove(i).1),
+            None => std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} ({setting})")),
+        }
+    };
+    let http = listen("http", settings.http_addr, "PAAS_HTTP_ADDR")?;
+    let https = settings.https_addr.map(|addr| listen("https", addr, "PAAS_HTTPS_ADDR")).transpose()?;
+    let metrics = state
+        .config()
+        .metrics_addr
+        .map(|addr| listen("metrics", addr, "PAAS_ROUTER_METRICS_ADDR"))
+        .transpose()?;
+
+    // Offer them in turn to the next router.
+    let mut offered = vec![("http".to_owned(), http.try_clone()?)];
+    if let Some(https) = &https {
+        offered.push(("https".to_owned(), https.try_clone()?));
+    }
+    if let Some(metrics) = &metrics {
+        offered.push(("metrics".to_owned(), metrics.try_clone()?));
+    }
+    let (handed_over, taken_over) = tokio::sync::oneshot::channel::<()>();
+    match handover::bind_offer(&state_dir) {
+        Ok(socket) => {
+            let path = state_dir.join(handover::SOCKET_FILE);
+            std::thread::Builder::new().name("handover".into()).spawn(move || {
+                handover::offer(socket, offered, path);
+                let _ = handed_over.send(());
+            })?;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot offer the listeners: an upgrade will refuse connections")
+        }
+    }
+    if let Some(metrics) = metrics {
+        state.use_metrics_listener(metrics);
+    }
+    let tokio_listener = |listener: std::net::TcpListener| -> anyhow::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener::from_std(listener)?)
+    };
+    let http = tokio_listener(http)?;
+    let https = https.map(tokio_listener).transpose()?;
+    if let Some(taken) = taken {
+        taken.confirm().context("cannot tell the old router to drain")?;
+        tracing::info!("took the listeners of the running router, which drains now");
+    }
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+            Ok(()) = taken_over => tracing::info!("a new router serves: shutting down"),
         }
     };
-    paas_router::run_with_tls(listener, https, state, shutdown).await?;
+    paas_router::run_with_tls(http, https, state, shutdown).await?;
     Ok(())
 }

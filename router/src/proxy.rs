@@ -5,12 +5,15 @@
 //! The router's own answers are small pages that name no app, process or address:
 //! 400 without a usable `Host`, 404 for an unknown host, 503 for an app without `web`
 //! processes, 502 when no process could be reached (after trying the next one once),
-//! 504 when the process takes longer than the response timeout to answer.
+//! 504 when the process takes longer than the response timeout to answer, counted from
+//! when the request's body last moved: an upload that keeps coming may take as long as
+//! it needs (the body read timeout bounds a client that stops), and the process has the
+//! whole timeout after its last byte.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,7 @@ use crate::error::ErrorChain;
 use crate::headers::{self, Forwarded};
 use crate::https_policy;
 use crate::limits;
+use crate::metrics::{Metrics, Served, UpstreamError};
 use crate::table::{Entry, Routes, Target, Upstream};
 use crate::tasks::TaskGroup;
 use crate::upgrade::{self, ClientUpgrade};
@@ -58,6 +62,8 @@ pub(crate) struct Proxy {
     https_port: Option<u16>,
     /// The peers whose forwarding headers are kept.
     trusted_proxies: TrustedProxies,
+    /// Where every answer is counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Proxy {
@@ -78,7 +84,14 @@ impl Proxy {
             access,
             https_port: None,
             trusted_proxies: config.trusted_proxies.clone(),
+            metrics: Arc::new(Metrics::new(config.max_connections)),
         }
+    }
+
+    /// Counts answers in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Redirects plain requests of `tls:enforce` apps to HTTPS on `port`.
@@ -99,12 +112,15 @@ impl Proxy {
         peer: SocketAddr,
         listener: Listener,
     ) -> Result<Response<ProxyBody>, Infallible> {
+        let started = Instant::now();
         let asks_upgrade = req.version() < Version::HTTP_2 && req.headers().contains_key(UPGRADE);
         let Ok(response) = self.serve(req, peer, listener).await;
-        Ok(match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let mut response = match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             true => closing(response),
             false => response,
-        })
+        };
+        self.metrics.record(&mut response, started.elapsed());
+        Ok(response)
     }
 
     async fn serve(
@@ -125,10 +141,17 @@ impl Proxy {
             return Ok(page(StatusCode::BAD_REQUEST));
         };
         let table = self.routes.load();
-        let Some(entry) = table.find(&host) else {
+        let Some(mut entry) = table.find(&host) else {
             tracing::debug!(target: "paas_router::access", method = %parts.method, %host, "no route");
             return Ok(page(StatusCode::NOT_FOUND));
         };
+        // The controller answers ACME HTTP-01 challenges of app hosts (`paas certs:auto`),
+        // on plain HTTP as the protocol has them, before any redirect to HTTPS.
+        if !listener.tls && matches!(entry.target, Target::App(_)) && is_acme_challenge(parts.uri.path()) {
+            if let Some(controller) = table.controller() {
+                entry = controller;
+            }
+        }
         // Requests for the platform's own hosts (controller, builder) get no access line.
         let mut record = match &entry.target {
             Target::App(app) => Some(AccessRecord {
@@ -182,12 +205,15 @@ impl Proxy {
     /// The response, counted into its access line when the request has one.
     fn answer(
         &self,
-        response: Response<ProxyBody>,
+        mut response: Response<ProxyBody>,
         record: Option<AccessRecord>,
         started: Instant,
     ) -> Response<ProxyBody> {
         match record {
-            Some(record) => self.access.wrap(response, record, started),
+            Some(record) => {
+                Served::mark(&mut response, || self.metrics.for_app(&record.app));
+                self.access.wrap(response, record, started)
+            }
             None => response,
         }
     }
@@ -232,6 +258,7 @@ impl Proxy {
         peer: SocketAddr,
     ) -> (Response<ProxyBody>, &'e Upstream) {
         let body = BodySlot::new(body, self.max_body_bytes);
+        let series = self.metrics.for_target(&entry.target);
         let count = entry.upstreams.len();
         let mut upstream = &entry.upstreams[first];
         let mut outcome = Outcome::Unreachable;
@@ -247,9 +274,14 @@ impl Proxy {
                 .path_and_query(path_and_query.clone())
                 .build()
                 .expect("an authority and a path make a URI");
-            outcome = match tokio::time::timeout(self.response_timeout, self.client.request(forward)).await {
+            let answered = tokio::select! {
+                answered = self.client.request(forward) => Ok(answered),
+                () = body.overdue(self.response_timeout) => Err(()),
+            };
+            outcome = match answered {
                 Ok(Ok(response)) => Outcome::Answered(response),
                 Ok(Err(e)) if e.is_connect() && body.untouched() => {
+                    series.upstream_error(UpstreamError::Connect);
                     tracing::warn!(
                         app = %entry.target, process = %upstream.process, error = %ErrorChain(&e),
                         "cannot reach the process"
@@ -267,7 +299,12 @@ impl Proxy {
             };
             break;
         }
-        let response = match outcome {
+        match &outcome {
+            Outcome::Failed if body.fault().is_none() => series.upstream_error(UpstreamError::Failed),
+            Outcome::TimedOut => series.upstream_error(UpstreamError::Timeout),
+            _ => {}
+        }
+        let mut response = match outcome {
             Outcome::Answered(mut response) => match (upgrade::switched(&response), client_upgrade) {
                 (Some(protocol), Some(client)) => {
                     let upstream_connection = hyper::upgrade::on(&mut response);
@@ -279,6 +316,7 @@ impl Proxy {
                     Response::from_parts(parts, body.boxed())
                 }
                 _ if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                    series.upstream_error(UpstreamError::Failed);
                     tracing::warn!(
                         app = %entry.target, process = %upstream.process,
                         "the process switched protocols without being asked to"
@@ -303,6 +341,7 @@ impl Proxy {
             Outcome::Unreachable | Outcome::Failed => page(StatusCode::BAD_GATEWAY),
             Outcome::TimedOut => page(StatusCode::GATEWAY_TIMEOUT),
         };
+        Served::mark(&mut response, || series);
         (response, upstream)
     }
 }
@@ -325,6 +364,14 @@ enum Outcome {
     TimedOut,
 }
 
+/// The path of ACME HTTP-01 challenges (RFC 8555 section 8.3).
+const ACME_CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Whether `path` asks for an ACME HTTP-01 challenge's answer.
+fn is_acme_challenge(path: &str) -> bool {
+    path.strip_prefix(ACME_CHALLENGE_PREFIX).is_some_and(|token| !token.is_empty() && !token.contains('/'))
+}
+
 /// The request target to send on: the path and query of an origin-form or
 /// absolute-form target. `None` for `*` and authority-form (`CONNECT`) targets.
 fn origin_form(uri: &Uri) -> Option<PathAndQuery> {
@@ -333,7 +380,7 @@ fn origin_form(uri: &Uri) -> Option<PathAndQuery> {
 }
 
 /// `response`, telling the client that the connection closes after it.
-fn closing(mut response: Response<ProxyBody>) -> Response<ProxyBody> {
+pub(crate) fn closing(mut response: Response<ProxyBody>) -> Response<ProxyBody> {
     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
@@ -375,8 +422,16 @@ pub(crate) fn page(status: StatusCode) -> Response<ProxyBody> {
 /// 413 rather than a 502.
 struct BodySlot {
     body: Arc<Mutex<Option<Incoming>>>,
-    fault: Arc<Mutex<Option<BodyFault>>>,
+    seen: Arc<Mutex<BodySeen>>,
     limit: u64,
+}
+
+/// What the attempts saw of the client's body, shared by them and the proxy.
+struct BodySeen {
+    /// What went wrong on the client's side, first fault first.
+    fault: Option<BodyFault>,
+    /// When the body last moved: the request began, a frame came or it ended.
+    moved: tokio::time::Instant,
 }
 
 /// What went wrong on the client's side of a request body.
@@ -397,12 +452,28 @@ struct BodyTooLarge;
 
 impl BodySlot {
     fn new(body: Incoming, limit: u64) -> Self {
-        Self { body: Arc::new(Mutex::new(Some(body))), fault: Arc::default(), limit }
+        Self {
+            body: Arc::new(Mutex::new(Some(body))),
+            seen: Arc::new(Mutex::new(BodySeen { fault: None, moved: tokio::time::Instant::now() })),
+            limit,
+        }
     }
 
     /// The body for one attempt.
     fn attempt(&self) -> RetryBody {
-        RetryBody { slot: self.body.clone(), body: None, fault: self.fault.clone(), left: self.limit }
+        RetryBody { slot: self.body.clone(), body: None, seen: self.seen.clone(), left: self.limit }
+    }
+
+    /// Resolves once `timeout` has passed since the body last moved: the process had
+    /// its time to answer.
+    async fn overdue(&self, timeout: Duration) {
+        loop {
+            let deadline = self.seen.lock().unwrap_or_else(PoisonError::into_inner).moved + timeout;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
     }
 
     /// Whether no attempt has read the body yet.
@@ -412,7 +483,7 @@ impl BodySlot {
 
     /// What went wrong on the client's side, if anything.
     fn fault(&self) -> Option<BodyFault> {
-        self.fault.lock().ok().and_then(|fault| *fault)
+        self.seen.lock().ok().and_then(|seen| seen.fault)
     }
 }
 
@@ -433,15 +504,19 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
 pub(crate) struct RetryBody {
     slot: Arc<Mutex<Option<Incoming>>>,
     body: Option<Incoming>,
-    fault: Arc<Mutex<Option<BodyFault>>>,
+    seen: Arc<Mutex<BodySeen>>,
     /// How many more bytes may come.
     left: u64,
 }
 
 impl RetryBody {
+    fn moved(&self) {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).moved = tokio::time::Instant::now();
+    }
+
     fn record(&self, fault: BodyFault) {
-        if let Ok(mut slot) = self.fault.lock() {
-            slot.get_or_insert(fault);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.fault.get_or_insert(fault);
         }
     }
 }
@@ -481,6 +556,7 @@ impl Body for RetryBody {
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
                     }
                 }
+                this.moved();
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => {
@@ -490,7 +566,10 @@ impl Body for RetryBody {
                 });
                 Poll::Ready(Some(Err(Box::new(e))))
             }
-            None => Poll::Ready(None),
+            None => {
+                this.moved();
+                Poll::Ready(None)
+            }
         }
     }
 
@@ -500,5 +579,25 @@ impl Body for RetryBody {
 
     fn size_hint(&self) -> SizeHint {
         self.peek(|body| body.map_or_else(|| SizeHint::with_exact(0), Body::size_hint))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_challenge_token_path_is_an_acme_challenge() {
+        assert!(is_acme_challenge("/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"));
+        for path in [
+            "/.well-known/acme-challenge/",
+            "/.well-known/acme-challenge",
+            "/.well-known/acme-challenge/a/b",
+            "/.well-known/other/x",
+            "/x/.well-known/acme-challenge/t",
+            "/",
+        ] {
+            assert!(!is_acme_challenge(path), "{path}");
+        }
     }
 }

@@ -4,6 +4,15 @@
 //! TLS connections whose ALPN chose `h2`. Every connection is a task of one
 //! [`TaskGroup`]; [`Server::drain`] asks each to finish its requests and close.
 //!
+//! A drain closes HTTP/1.1 connections in two steps, because closing a kept-alive
+//! connection while it is idle races the client, which may be sending its next request
+//! on it at that moment and then sees the connection reset with nothing answered. So
+//! first every response says `Connection: close` (a client with requests to send learns
+//! it and opens a new connection, to the successor router after a hand-over), and only
+//! [`Server::close_idle`], a moment later, closes the connections still idle. HTTP/2
+//! connections get their GOAWAY at once: its last-stream id tells the client which
+//! requests were taken, so it has no such race.
+//!
 //! HTTP/1.1 connections are read through [`ClientIo`], which refuses the request
 //! heads hyper would accept leniently and times out stalled request bodies.
 //!
@@ -11,7 +20,10 @@
 //! whose protocol detection reads the first bytes without any timeout: here the
 //! header read timeout runs from the moment a connection is accepted.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +38,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::client_io::ClientIo;
 use crate::error::ErrorChain;
 use crate::limits;
-use crate::proxy::{Listener, Proxy};
+use crate::metrics::Metrics;
+use crate::proxy::{self, Listener, Proxy, ProxyBody};
 use crate::tasks::TaskGroup;
 use crate::tls::ALPN_H2;
 use crate::RouterConfig;
@@ -36,18 +49,23 @@ pub(crate) struct Server {
     proxy: Arc<Proxy>,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    /// Becomes `true` when connections must finish their requests and close.
-    draining: watch::Sender<bool>,
+    /// How far a drain has come.
+    phase: watch::Sender<Phase>,
+    /// Whether HTTP/1.1 responses say `Connection: close` (set with [`Phase::Draining`],
+    /// read on every response).
+    closing_responses: Arc<AtomicBool>,
     /// One permit per open connection.
     permits: Arc<Semaphore>,
     tls_handshake_timeout: Duration,
     body_read_timeout: Duration,
     /// The open client connections.
     pub connections: TaskGroup,
+    /// Where open connections are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Server {
-    pub fn new(proxy: Arc<Proxy>, config: &RouterConfig) -> Self {
+    pub fn new(proxy: Arc<Proxy>, config: &RouterConfig, metrics: Arc<Metrics>) -> Self {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -65,11 +83,13 @@ impl Server {
             proxy,
             http1,
             http2,
-            draining: watch::channel(false).0,
+            phase: watch::channel(Phase::Serving).0,
+            closing_responses: Arc::new(AtomicBool::new(false)),
             permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
             tls_handshake_timeout: config.tls_handshake_timeout,
             body_read_timeout: config.body_read_timeout,
             connections: TaskGroup::default(),
+            metrics,
         }
     }
 
@@ -93,6 +113,7 @@ impl Server {
             // connection could be open. Until one is free this connection waits
             // unserved, and the listener's backlog holds the next ones.
             let Ok(permit) = self.permits.clone().acquire_owned().await else { return };
+            let open = self.metrics.open_connection();
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             let tls = tls.clone();
@@ -101,14 +122,50 @@ impl Server {
                     None => server.serve_http1(stream, peer, kind).await,
                     Some(tls) => server.serve_tls(&tls, stream, peer, kind).await,
                 }
-                drop(permit);
+                drop((permit, open));
             });
         }
     }
 
-    /// Asks every connection to finish the requests it has and close.
+    /// Asks every connection to finish the requests it has and close: HTTP/2 ones at
+    /// once, HTTP/1.1 ones after their next response ([`Server::close_idle`] closes
+    /// those that stay idle).
     pub fn drain(&self) {
-        self.draining.send_replace(true);
+        self.closing_responses.store(true, Ordering::Relaxed);
+        self.phase.send_if_modified(|phase| advance(phase, Phase::Draining));
+    }
+
+    /// Closes the HTTP/1.1 connections that had no request since [`Server::drain`];
+    /// those in the middle of one finish it first.
+    pub fn close_idle(&self) {
+        self.drain();
+        self.phase.send_if_modified(|phase| advance(phase, Phase::Closing));
+    }
+
+    /// Runs `connection` to its end, shutting it down gracefully once the drain reaches
+    /// `closes_at`.
+    async fn serve_until<C, E>(
+        &self,
+        connection: C,
+        closes_at: Phase,
+        shutdown: fn(Pin<&mut C>),
+        peer: SocketAddr,
+    ) where
+        C: Future<Output = Result<(), E>>,
+        E: std::error::Error + 'static,
+    {
+        let mut connection = std::pin::pin!(connection);
+        let mut phase = self.phase.subscribe();
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = async { drop(phase.wait_for(|phase| *phase >= closes_at).await) } => {
+                shutdown(connection.as_mut());
+                connection.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
+        }
     }
 
     async fn serve_tls(&self, tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr, kind: Listener) {
@@ -134,57 +191,98 @@ impl Server {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = ClientIo::new(io, peer, self.body_read_timeout);
-        let connection =
-            self.http1.serve_connection(TokioIo::new(io), self.service(peer, kind)).with_upgrades();
-        let mut connection = std::pin::pin!(connection);
-        let mut draining = self.draining.subscribe();
-        let ended = tokio::select! {
-            ended = connection.as_mut() => ended,
-            () = async { drop(draining.wait_for(|draining| *draining).await) } => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        };
-        if let Err(e) = ended {
-            tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
-        }
+        let service = self.service(peer, kind, Some(self.closing_responses.clone()));
+        let connection = self.http1.serve_connection(TokioIo::new(io), service).with_upgrades();
+        self.serve_until(connection, Phase::Closing, |c| c.graceful_shutdown(), peer).await;
     }
 
     async fn serve_http2<I>(&self, io: I, peer: SocketAddr, kind: Listener)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let connection = self.http2.serve_connection(TokioIo::new(io), self.service(peer, kind));
-        let mut connection = std::pin::pin!(connection);
-        let mut draining = self.draining.subscribe();
-        let ended = tokio::select! {
-            ended = connection.as_mut() => ended,
-            () = async { drop(draining.wait_for(|draining| *draining).await) } => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        };
-        if let Err(e) = ended {
-            tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
-        }
+        let connection = self.http2.serve_connection(TokioIo::new(io), self.service(peer, kind, None));
+        self.serve_until(connection, Phase::Draining, |c| c.graceful_shutdown(), peer).await;
     }
 
+    /// The proxy as a service of one connection; with `closing`, its responses say
+    /// `Connection: close` once that is set (HTTP/1.1 only: HTTP/2 has no such header).
     fn service(
         &self,
         peer: SocketAddr,
         kind: Listener,
+        closing: Option<Arc<AtomicBool>>,
     ) -> impl hyper::service::Service<
         hyper::Request<hyper::body::Incoming>,
-        Response = hyper::Response<crate::proxy::ProxyBody>,
+        Response = hyper::Response<ProxyBody>,
         Error = std::convert::Infallible,
         Future = impl std::future::Future<
-            Output = Result<hyper::Response<crate::proxy::ProxyBody>, std::convert::Infallible>,
+            Output = Result<hyper::Response<ProxyBody>, std::convert::Infallible>,
         > + Send,
     > + Clone {
         let proxy = self.proxy.clone();
         service_fn(move |req| {
             let proxy = proxy.clone();
-            async move { proxy.handle(req, peer, kind).await }
+            let closing = closing.clone();
+            async move {
+                let response = proxy.handle(req, peer, kind).await?;
+                let draining = closing.is_some_and(|closing| closing.load(Ordering::Relaxed));
+                Ok(if draining { last_on_connection(response) } else { response })
+            }
         })
+    }
+}
+
+/// How far a drain has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// No drain: connections are kept alive.
+    Serving,
+    /// HTTP/2 connections were told to go away; HTTP/1.1 responses say
+    /// `Connection: close`.
+    Draining,
+    /// HTTP/1.1 connections close once their request in progress, if any, is answered.
+    Closing,
+}
+
+/// Moves `phase` on to `to`, never back; whether it moved.
+fn advance(phase: &mut Phase, to: Phase) -> bool {
+    let moved = *phase < to;
+    *phase = (*phase).max(to);
+    moved
+}
+
+/// `response` as the last on its HTTP/1.1 connection ([`proxy::closing`]); a switch of
+/// protocols keeps its `Connection: upgrade`.
+fn last_on_connection(response: hyper::Response<ProxyBody>) -> hyper::Response<ProxyBody> {
+    match response.status() {
+        hyper::StatusCode::SWITCHING_PROTOCOLS => response,
+        _ => proxy::closing(response),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_moves_on_and_never_back() {
+        let mut phase = Phase::Serving;
+        assert!(advance(&mut phase, Phase::Draining));
+        assert!(!advance(&mut phase, Phase::Draining));
+        assert!(advance(&mut phase, Phase::Closing));
+        assert!(!advance(&mut phase, Phase::Draining));
+        assert_eq!(phase, Phase::Closing);
+    }
+
+    #[test]
+    fn closing_responses_say_so_but_an_upgrade_keeps_its_header() {
+        let ok = last_on_connection(proxy::page(hyper::StatusCode::OK));
+        assert_eq!(ok.headers()[hyper::header::CONNECTION], "close");
+        let mut switched = proxy::page(hyper::StatusCode::SWITCHING_PROTOCOLS);
+        switched
+            .headers_mut()
+            .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("upgrade"));
+        let switched = last_on_connection(switched);
+        assert_eq!(switched.headers()[hyper::header::CONNECTION], "upgrade");
     }
 }

@@ -75,6 +75,10 @@ impl RouterSettings {
         config.feed = feed;
         config.controller_addr = addr(&settings::ROUTER_CONTROLLER_ADDR)?;
         config.builder_addr = addr(&settings::ROUTER_BUILDER_ADDR)?;
+        config.metrics_addr = match read(&settings::ROUTER_METRICS_ADDR).as_deref() {
+            None | Some("off") => None,
+            Some(_) => addr(&settings::ROUTER_METRICS_ADDR)?,
+        };
         if let Some(list) = read(&settings::TRUSTED_PROXIES) {
             config.trusted_proxies = TrustedProxies::parse(&list)
                 .map_err(|e| SettingsError::new(&settings::TRUSTED_PROXIES, e))?;

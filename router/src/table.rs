@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use hyper::http::uri::Authority;
@@ -111,6 +112,10 @@ pub(crate) struct Table {
     /// Every host name, lowercased, without port or trailing dot. `None` marks a
     /// platform host that is not configured: a 404 that no route may take over.
     hosts: HashMap<String, Option<Arc<Entry>>>,
+    /// The controller's entry, when configured: it answers ACME challenges of app hosts.
+    controller: Option<Arc<Entry>>,
+    /// When it was compiled, which is when it began to be served (for metrics).
+    pub published: SystemTime,
 }
 
 impl Table {
@@ -135,7 +140,14 @@ impl Table {
                 addr.map(|addr| Arc::new(Entry::new(target, vec![Upstream::new(addr, process.into())])));
             hosts.insert(host.clone(), entry);
         }
-        Self { source, hosts }
+        let controller = hosts.get(&platform.controller_host).cloned().flatten();
+        Self { source, hosts, controller, published: SystemTime::now() }
+    }
+
+    /// The controller's entry, for what it answers on every app's host (ACME HTTP-01
+    /// challenges).
+    pub fn controller(&self) -> Option<&Arc<Entry>> {
+        self.controller.as_ref()
     }
 
     /// The entry for a normalised host name: an exact match, else a wildcard route

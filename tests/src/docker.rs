@@ -81,21 +81,30 @@ impl Drop for DockerCleanup {
     }
 }
 
+/// What the docker CLI prints for `args`, now; nothing when it cannot run.
+fn docker_now(args: &[&str]) -> String {
+    std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Every container of the platform `platform`, running or not, a line each: name,
+/// status and image, for a failing test's report.
+pub fn describe_platform(platform: &str) -> String {
+    let filter = format!("label=paas.platform={platform}");
+    docker_now(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.Status}} {{.Image}}"])
+}
+
 /// Removes every container of the platform `platform` and its network, now.
 pub fn remove_platform(platform: &str) {
-    let run = |args: &[&str]| {
-        std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    let ids = run(&["ps", "-aq", "--filter", &format!("label=paas.platform={platform}")]);
+    let ids = docker_now(&["ps", "-aq", "--filter", &format!("label=paas.platform={platform}")]);
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
         let mut args = vec!["rm", "-f"];
         args.extend(&ids);
-        run(&args);
+        docker_now(&args);
     }
-    run(&["network", "rm", &format!("paas-{platform}")]);
+    docker_now(&["network", "rm", &format!("paas-{platform}")]);
 }

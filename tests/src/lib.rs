@@ -50,3 +50,18 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
     path
 }
+
+/// The real `paas` CLI with its credentials in `config_dir`, the test password for
+/// `login`, no colours and no terminal: stdout and stderr piped.
+pub fn paas_command(config_dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(workspace_binary("paas"));
+    command
+        .args(args)
+        .env("PAAS_CONFIG_DIR", config_dir)
+        .env("PAAS_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}

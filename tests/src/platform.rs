@@ -61,6 +61,8 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         },
         // Production's: 10 releases kept; `tests/hygiene.rs` keeps fewer.
         gc: paas_controller::scheduler::gc::GcConfig::default(),
+        // Let's Encrypt's, never reached: only `tests/acme.rs` orders, from Pebble.
+        acme: paas_controller::acme::AcmeConfig::default(),
     };
     adjust(&mut config);
     let (shutdown, task) = start(&mut config, listener);
@@ -122,6 +124,7 @@ pub async fn spawn_platform_with(adjust: impl FnOnce(&mut PaasdConfig)) -> TestP
         c.router = Some(paasd::RouterSettings {
             http_addr: free_addr(),
             https_addr: Some(free_addr()),
+            metrics_addr: None,
             binary: crate::workspace_binary("paas-router"),
             log_filter: "info".into(),
         });
@@ -130,11 +133,23 @@ pub async fn spawn_platform_with(adjust: impl FnOnce(&mut PaasdConfig)) -> TestP
     .await
 }
 
+/// The ports [`free_addr`] picks from: below Linux's ephemeral range (32768-60999),
+/// which the kernel hands out as the source port of every outgoing connection. A port
+/// from that range, free a moment ago, can be taken by one of the many connections the
+/// load tests open before the program that was meant to bind it does; a port here can
+/// only collide with another test's pick, which the bind check makes rare.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// A loopback address whose port was free a moment ago, for a program that binds it
-/// itself.
+/// itself (see [`TEST_PORTS`]).
 pub fn free_addr() -> std::net::SocketAddr {
-    let free = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    free.local_addr().expect("an address")
+    for _ in 0..1000 {
+        let port = TEST_PORTS.start + rand::random::<u16>() % (TEST_PORTS.end - TEST_PORTS.start);
+        if let Ok(free) = TcpListener::bind(("127.0.0.1", port)) {
+            return free.local_addr().expect("an address");
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}");
 }
 
 /// Registry settings for a test platform: the gateway and token endpoint on free
@@ -148,16 +163,19 @@ pub fn test_registry() -> paasd::registry::RegistrySettings {
     }
 }
 
-/// Sends the platform's warnings and errors to the test's captured output, so a failing
-/// test shows why.
+/// Sends the platform's warnings and errors, and what its scheduler, collector and
+/// registry do, to the test's captured output (shown only for a failing test), so a
+/// failing test shows why.
 #[allow(clippy::disallowed_methods)] // Test configuration, not a platform setting.
 fn init_logs() {
+    const DEFAULT_TEST_LOG: &str =
+        "warn,paas_controller::scheduler=info,paas_registry_proxy::registry=info,paasd=info";
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            // `PAAS_TEST_LOG` (an env filter, e.g. `paas_controller::scheduler=info`) for more.
+            // `PAAS_TEST_LOG` (an env filter, e.g. `info`) for more or less.
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("PAAS_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+                std::env::var("PAAS_TEST_LOG").unwrap_or_else(|_| DEFAULT_TEST_LOG.to_owned()),
             ))
             .with_test_writer()
             .with_ansi(false)
@@ -243,6 +261,20 @@ impl TestPlatform {
             .expect("paasd made the platform id")
             .trim()
             .to_owned()
+    }
+
+    /// Creates `app` with a stand-in build of the stack image whose `web` is Python's
+    /// HTTP server (a line on stderr per request), runs one `web` process, and waits
+    /// until it answers through the router.
+    pub async fn serve_python_http_server(&self, admin: &crate::ApiClient, app: &str) {
+        admin.create_app(app).await;
+        let web = serde_json::json!({"web": "exec python3 -m http.server $PORT"});
+        self.stand_in_build(app, crate::STACK_IMAGE, &web).await;
+        admin.scale(app, "web", 1).await;
+        crate::eventually("the app answers through the router", || async {
+            self.router_get(app, "/").await.filter(|(status, _)| *status == 200)
+        })
+        .await;
     }
 
     /// Stands in for the builder, which does not exist yet: records a build of `image`
@@ -346,8 +378,41 @@ fn router_client() -> &'static reqwest::Client {
     })
 }
 
+/// The last `lines` lines of the file at `path`, or why there are none.
+fn tail(path: &std::path::Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+impl TestPlatform {
+    /// What a failing test shows beyond the platform's log: the router's and the
+    /// registry's logs (children of paasd, with files of their own in the data dir)
+    /// and the engine's word on the platform's containers.
+    fn report_failure(&self) {
+        let data = &self.config.data_dir;
+        if self.config.router.is_some() {
+            eprintln!("--- router.log, last lines:\n{}", tail(&data.join("router/router.log"), 40));
+        }
+        if self.config.registry.is_some() {
+            let log = data.join("registry/distribution/registry.log");
+            eprintln!("--- registry.log, last lines:\n{}", tail(&log, 20));
+        }
+        if let Ok(id) = std::fs::read_to_string(data.join(paasd::PLATFORM_ID_FILE)) {
+            eprintln!("--- containers:\n{}", crate::docker::describe_platform(id.trim()));
+        }
+    }
+}
+
 impl Drop for TestPlatform {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.report_failure();
+        }
         // A platform stopped with `stop` leaves its processes to the test's own guard.
         let was_running = self.task.is_some();
         if let Some(tx) = self.shutdown.take() {

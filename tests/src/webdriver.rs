@@ -163,6 +163,23 @@ impl Session {
         text.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits (as long as the implicit wait, 20 s) until the page's URL ends with
+    /// `suffix`: a click that submits a form returns before the browser has navigated.
+    #[track_caller]
+    pub fn wait_for_url(&self, suffix: &str) {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !self.current_url().ends_with(suffix) {
+            assert!(Instant::now() < give_up, "the page never became …{suffix}: {}", self.describe());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The page's URL and the start of its text, for a failing assertion's message.
+    pub fn describe(&self) -> String {
+        let text = self.script("return document.body ? document.body.innerText.slice(0, 400) : ''");
+        format!("{} showing {:?}", self.current_url(), text.as_str().unwrap_or_default())
+    }
+
     /// Runs `script` (a function body) in the page and returns its value.
     pub fn script(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": [] }))

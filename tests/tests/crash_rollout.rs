@@ -4,7 +4,6 @@
 //! restart the app's containers are those of exactly one release, as many as its
 //! formation says, with no orphans.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,8 +31,7 @@ http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), App).serve_foreve
 "#;
 
 fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("an address").to_string()
+    paas_tests::platform::free_addr().to_string()
 }
 
 /// The real paasd binary with every listener on a port chosen once, so a restart

@@ -1,9 +1,11 @@
 //! Page tests of the dashboard against the real controller (paasd in-process, no
-//! Docker): every page's status, its key content and who may see it, sign-in and
-//! sign-out with the session cookie, and every form refused without its CSRF token.
+//! Docker but for the platform page's engine): every page's status, its key content and
+//! who may see it, sign-in and sign-out with the session cookie, and every form refused
+//! without its CSRF token.
 
 use paas_tests::dashboard::Browser;
-use paas_tests::{spawn_controller, ApiClient, TestPlatform, PASSWORD};
+use paas_tests::docker::DockerCleanup;
+use paas_tests::{spawn_controller, spawn_controller_with, ApiClient, TestPlatform, PASSWORD};
 use serde_json::json;
 
 /// A platform with an admin, alice (a user with an app and a secret) and mallory.
@@ -343,6 +345,135 @@ async fn admins_create_disable_and_promote_users() {
 }
 
 #[tokio::test]
+async fn admins_set_the_registration_mode_with_a_form_and_it_holds() {
+    let (platform, admin_api, _alice) = platform_with_people().await;
+    let admin = Browser::signed_in(&platform.url, "admin").await;
+    let page = admin.get("/dashboard/admin/users").await;
+    let body = page.expect(200);
+    assert!(body.contains(r#"<label for="registration-mode">Who may register</label>"#), "a labelled field");
+    assert!(body.contains(r#"<option value="admin_only" selected>"#), "{body}");
+    assert!(body.contains("the start-up default, PAAS_REGISTRATION"));
+    let csrf = page.csrf();
+    let anon = platform.anonymous();
+    let bob = json!({"username": "bob", "password": PASSWORD});
+
+    // Without the token nothing changes.
+    admin.post("/dashboard/admin/registration", &[("mode", "open")]).await.expect(403);
+    admin.post("/dashboard/admin/registration", &[("mode", "open"), ("csrf", "00ff")]).await.expect(403);
+    anon.post("/v1/auth/register", bob.clone()).await.expect_error(403, "forbidden");
+
+    // Open: anyone registers.
+    let open = [("csrf", csrf.as_str()), ("mode", "open")];
+    admin.post("/dashboard/admin/registration", &open).await.expect_redirect("/dashboard/admin/users");
+    let body = admin.get("/dashboard/admin/users").await.body;
+    assert!(body.contains(r#"id="registration">open<"#) && body.contains("set by admin on "), "{body}");
+    assert!(body.contains(r#"<option value="open" selected>"#));
+    assert_eq!(anon.get("/v1/platform").await.expect(200)["registration"], "open");
+    assert_eq!(anon.post("/v1/auth/register", bob).await.expect(201)["admin"], false);
+
+    // Disabled: nobody, not even the admin's own form.
+    let disabled = [("csrf", csrf.as_str()), ("mode", "disabled")];
+    admin.post("/dashboard/admin/registration", &disabled).await.expect_redirect("/dashboard/admin/users");
+    let carol = [("csrf", csrf.as_str()), ("username", "carol"), ("password", PASSWORD)];
+    let refused = admin.post("/dashboard/admin/users", &carol).await;
+    assert!(refused.expect(403).contains("registration is disabled"));
+    let events = admin_api.get("/v1/events").await.expect(200);
+    assert_eq!(
+        (events[0]["action"].clone(), events[0]["detail"].clone()),
+        (json!("registration.set"), json!("disabled"))
+    );
+
+    // A mode that does not exist: the error is next to the field, nothing changes.
+    let bad = [("csrf", csrf.as_str()), ("mode", "sometimes")];
+    let page = admin.post("/dashboard/admin/registration", &bad).await;
+    let body = page.expect(400);
+    assert!(
+        body.contains(r#"id="registration-mode-error""#)
+            && body.contains("expected open, admin_only or disabled")
+    );
+    assert!(body.contains(r#"aria-describedby="registration-mode-error""#));
+    assert!(body.contains(r#"id="registration">disabled<"#));
+}
+
+#[tokio::test]
+async fn a_non_admin_cannot_set_the_registration_mode() {
+    let (platform, admin_api, _alice) = platform_with_people().await;
+    let alice = Browser::signed_in(&platform.url, "alice").await;
+    let csrf = alice.csrf().await;
+    let open = [("csrf", csrf.as_str()), ("mode", "open")];
+    assert!(alice.post("/dashboard/admin/registration", &open).await.expect(403).contains("only admins"));
+    alice.post("/dashboard/admin/registration", &[("mode", "open")]).await.expect(403);
+    Browser::new(&platform.url)
+        .post("/dashboard/admin/registration", &open)
+        .await
+        .expect_redirect("/dashboard/sign-in");
+    let settings = admin_api.get("/v1/platform/registration").await.expect(200);
+    assert_eq!(
+        (settings["mode"].clone(), settings["changed_by"].clone()),
+        (json!("admin_only"), json!(null))
+    );
+}
+
+/// A self-signed certificate for `names`, valid until `days` from now, and its key.
+fn cert(names: &[&str], days: i64) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(days);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "paas dashboard test");
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn the_app_page_shows_each_domains_certificate_and_its_expiry_never_its_key() {
+    let (platform, _admin, alice) = platform_with_people().await;
+    for host in ["www.alice.example", "shop.alice.example"] {
+        alice.post("/v1/apps/alice-app/domains", json!({"hostname": host})).await.expect(201);
+    }
+    let (chain, key) = cert(&["alice-app.paas.test", "www.alice.example"], 90);
+    let far = alice.post("/v1/apps/alice-app/certs", json!({"chain": chain, "key": key})).await.expect(201);
+    let (soon_chain, soon_key) = cert(&["shop.alice.example"], 10);
+    let soon = alice
+        .post("/v1/apps/alice-app/certs", json!({"chain": soon_chain, "key": soon_key}))
+        .await
+        .expect(201);
+
+    let browser = Browser::signed_in(&platform.url, "alice").await;
+    let body = browser.get("/dashboard/apps/alice-app").await.expect(200).to_owned();
+    let row = |host: &str| {
+        let start = body.find(&format!(r#"data-host="{host}""#)).unwrap_or_else(|| panic!("{host}:\n{body}"));
+        body[start..start + body[start..].find("</tr>").unwrap()].to_owned()
+    };
+    let www = row("www.alice.example");
+    assert!(www.contains("CN=paas dashboard test"), "the issuer: {www}");
+    let not_after = &far["not_after"].as_str().unwrap()[..10];
+    assert!(www.contains(&format!("<time>{not_after}</time>")), "the expiry date: {www}");
+    assert!(www.contains(&format!("({} days left)", far["days_left"])), "{www}");
+    assert!(!www.contains("expiring soon"), "{www}");
+    assert!(row("alice-app.paas.test").contains("CN=paas dashboard test"), "one certificate, two names");
+
+    let shop = row("shop.alice.example");
+    assert!(shop.contains("cert-expiry expiring") && shop.contains("expiring soon"), "{shop}");
+    assert!(shop.contains(&format!("({} days left)", soon["days_left"])), "{shop}");
+    assert!(body.contains("The certificate for shop.alice.example ("), "a warning above the table");
+    assert!(!body.contains("The certificate for alice-app.paas.test"));
+
+    let key_body = |pem: &str| pem.lines().nth(1).unwrap().to_owned();
+    for secret in [key_body(&key), key_body(&soon_key)] {
+        assert!(!body.contains(&secret), "no key material");
+    }
+    assert!(!body.contains("PRIVATE KEY"));
+
+    // A domain without one says so; another collaborator's view is the same page.
+    alice.post("/v1/apps/alice-app/domains", json!({"hostname": "bare.alice.example"})).await.expect(201);
+    let body = browser.get("/dashboard/apps/alice-app").await.body;
+    let start = body.find(r#"data-host="bare.alice.example""#).unwrap();
+    assert!(body[start..].split("</tr>").next().unwrap().contains("none uploaded"));
+}
+
+#[tokio::test]
 async fn the_audit_log_covers_every_app_and_filters() {
     let (platform, _admin, _alice) = platform_with_people().await;
     let admin = Browser::signed_in(&platform.url, "admin").await;
@@ -357,13 +488,63 @@ async fn the_audit_log_covers_every_app_and_filters() {
 
 #[tokio::test]
 async fn the_platform_page_shows_its_parts() {
-    let (platform, _admin, _alice) = platform_with_people().await;
+    let (platform, _admin, alice) = platform_with_people().await;
     let admin = Browser::signed_in(&platform.url, "admin").await;
     let page = admin.get("/dashboard/admin/platform").await;
     let body = page.expect(200);
     assert!(body.contains("this platform runs without a Docker engine"));
     assert!(body.contains(r#"id="route-version">version "#));
     assert!(body.contains("Recent failures") && body.contains("No failures."));
+    assert!(body.contains(r#"id="registry-size">unknown: no registry runs on this machine<"#), "{body}");
+    assert!(body.contains(r#"id="router-rps">0.0/s (0 in the last 60 s)<"#), "{body}");
+
+    // Creating an app changes the route table: its time is shown.
+    let version = |body: &str| -> u64 {
+        let start =
+            body.find(r#"id="route-version">version "#).unwrap() + r#"id="route-version">version "#.len();
+        body[start..].split('<').next().unwrap().parse().unwrap()
+    };
+    let before = version(body);
+    alice.create_app("alice-second").await;
+    let body = admin.get("/dashboard/admin/platform").await.body;
+    assert_eq!(version(&body), before + 1);
+    let changed = body.split(r#"id="route-changed">"#).nth(1).unwrap().split("</dd>").next().unwrap();
+    assert!(changed.contains(" UTC (") && changed.contains("s ago)"), "{changed}");
+
+    // The requests the routers report, over the last minute.
+    let record = json!({
+        "at": 1, "app": "alice-app", "method": "GET", "host": "alice-app.paas.test", "path": "/",
+        "status": 200, "bytes": 2, "service_us": 10, "upstream": "web.1", "request_id": "r",
+        "client": "127.0.0.1"
+    });
+    let router = platform.anonymous().with_token(&platform.internal_token());
+    let batch = json!({"records": vec![record; 27], "dropped": 3});
+    assert_eq!(router.post(paas_core::access::ACCESS_PATH, batch).await.status, 204);
+    let body = admin.get("/dashboard/admin/platform").await.body;
+    assert!(body.contains(r#"id="router-rps">0.5/s (30 in the last 60 s)<"#), "{body}");
+}
+
+#[tokio::test]
+async fn the_platform_page_shows_the_engine_and_its_disk() {
+    let platform = spawn_controller_with(|c| c.docker = true).await;
+    let _cleanup = DockerCleanup::new(&platform.platform_id());
+    platform.admin().await;
+    let admin = Browser::signed_in(&platform.url, "admin").await;
+    // A first measurement of the disk use has 2 s to come (container sizes are slow on a
+    // busy engine): the page says so when it did not, and a later look shows it.
+    let body = paas_tests::eventually("the engine tells its disk use", || async {
+        let body = admin.get("/dashboard/admin/platform").await.expect(200).to_owned();
+        body.contains(r#"id="engine-disk""#).then_some(body)
+    })
+    .await;
+    assert!(body.contains(r#"id="engine-version">"#), "{body}");
+    let disk = body.split(r#"id="engine-disk""#).nth(1).unwrap_or_else(|| panic!("the disk use:\n{body}"));
+    let disk = disk.split("</dl>").next().unwrap();
+    for kind in ["Images", "Containers", "Volumes", "Build cache"] {
+        assert!(disk.contains(&format!("<dt>{kind}</dt><dd>")), "{kind}: {disk}");
+    }
+    assert!(body.contains("<p class=\"hint\">From the engine"), "where the numbers come from:\n{body}");
+    assert!(body.contains("; measured "), "when they were measured:\n{body}");
 }
 
 #[tokio::test]

@@ -68,16 +68,16 @@ async fn a_person_scales_rolls_back_and_reveals_config_in_the_browser() {
 
         // Sign in.
         browser.goto(&format!("{base}/dashboard/apps"));
-        assert!(browser.current_url().ends_with("/dashboard/sign-in"), "{}", browser.current_url());
+        assert!(browser.current_url().ends_with("/dashboard/sign-in"), "{}", browser.describe());
         browser.type_text(&browser.find("#username"), "admin");
         browser.type_text(&browser.find("#password"), PASSWORD);
         browser.click(&browser.find(".sign-in button[type=submit]"));
-        assert!(browser.current_url().ends_with("/dashboard/apps"), "{}", browser.current_url());
+        browser.wait_for_url("/dashboard/apps");
         console_errors(&browser, &mut errors);
 
         // Open the deployed app.
         browser.click(&browser.find(&format!("a.app-name[href='/dashboard/apps/{app}']")));
-        assert_eq!(browser.current_url(), app_url);
+        browser.wait_for_url(&format!("/dashboard/apps/{app}"));
         assert_eq!(browser.text(&browser.find("#current-release")), "v3");
 
         // Scale web to 2 with the form, and see two processes.
@@ -95,7 +95,8 @@ async fn a_person_scales_rolls_back_and_reveals_config_in_the_browser() {
         // Roll back with the button (to v2), and see the new release on top.
         browser.click(&browser.find("li.release[data-version='2'] button.rollback"));
         let top = "return document.querySelector('li.release').getAttribute('data-version')";
-        assert_eq!(browser.script(top), Value::from("4"));
+        // The click posts the form; the page after its redirect shows the new release.
+        eventually_on_page(&browser, &app_url, "the rollback's release on top", |b| b.script(top) == "4");
         let summary = browser.text(&browser.find("li.release .summary"));
         assert_eq!(summary, "Rollback to v2");
         console_errors(&browser, &mut errors);
@@ -125,6 +126,7 @@ async fn a_person_scales_rolls_back_and_reveals_config_in_the_browser() {
         phone.type_text(&phone.find("#username"), "admin");
         phone.type_text(&phone.find("#password"), PASSWORD);
         phone.click(&phone.find(".sign-in button[type=submit]"));
+        phone.wait_for_url("/dashboard/apps");
         phone.goto(&app_url);
         let overflow = phone.script("return document.documentElement.scrollWidth <= window.innerWidth + 1");
         assert_eq!(overflow, Value::Bool(true), "no sideways scrolling at phone width");
@@ -134,7 +136,7 @@ async fn a_person_scales_rolls_back_and_reveals_config_in_the_browser() {
 
         // Sign out.
         browser.click(&browser.find("form.sign-out button"));
-        assert!(browser.current_url().ends_with("/dashboard/sign-in"), "{}", browser.current_url());
+        browser.wait_for_url("/dashboard/sign-in");
         browser.goto(&app_url);
         assert!(
             browser.current_url().ends_with("/dashboard/sign-in"),

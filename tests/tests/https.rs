@@ -4,21 +4,14 @@
 //! the client, and trusts only that authority.
 
 use paas_tests::docker::DockerCleanup;
-use paas_tests::{eventually, spawn_platform, STACK_IMAGE};
-use serde_json::json;
+use paas_tests::spawn_platform;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apps_answer_over_https_with_a_certificate_of_the_platform_ca_and_http2() {
     let platform = spawn_platform().await;
     let _cleanup = DockerCleanup::new(&platform.platform_id());
     let admin = platform.admin().await;
-    admin.create_app("hello").await;
-    platform.stand_in_build("hello", STACK_IMAGE, &json!({"web": "exec python3 -m http.server $PORT"})).await;
-    admin.scale("hello", "web", 1).await;
-    eventually("the app answers through the router", || async {
-        platform.router_get("hello", "/").await.filter(|(status, _)| *status == 200)
-    })
-    .await;
+    platform.serve_python_http_server(&admin, "hello").await;
 
     let https = platform.config.router.as_ref().and_then(|r| r.https_addr).expect("an HTTPS listener");
     let cert = platform.config.data_dir.join("router/tls/localhost-ca.crt");

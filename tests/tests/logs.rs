@@ -162,28 +162,11 @@ async fn paas_logs_follow_shows_new_app_lines_and_the_routers_access_lines() {
     let platform = paas_tests::spawn_platform().await;
     let cleanup = DockerCleanup::new(&platform.platform_id());
     let admin = platform.admin().await;
-    admin.create_app("hello").await;
     // Python's HTTP server writes a line to stderr for every request.
-    platform.stand_in_build("hello", STACK_IMAGE, &json!({"web": "exec python3 -m http.server $PORT"})).await;
-    scale(&admin, "hello", json!([{"type": "web", "quantity": 1}])).await;
-    eventually("the app answers through the router", || async {
-        platform.router_get("hello", "/").await.filter(|(status, _)| *status == 200)
-    })
-    .await;
+    platform.serve_python_http_server(&admin, "hello").await;
 
     let config_dir = tempfile::tempdir().expect("a temporary dir");
-    let paas = |args: &[&str]| {
-        let mut command = std::process::Command::new(paas_tests::workspace_binary("paas"));
-        command
-            .args(args)
-            .env("PAAS_CONFIG_DIR", config_dir.path())
-            .env("PAAS_PASSWORD", paas_tests::PASSWORD)
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        command
-    };
+    let paas = |args: &[&str]| paas_tests::paas_command(config_dir.path(), args);
     let login = paas(&["login", &platform.url, "--username", "admin"]).output().expect("paas runs");
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     let mut follow = paas(&["logs", "-f", "-n", "5", "-a", "hello"]).spawn().expect("paas runs");

@@ -165,3 +165,76 @@ async fn processes_follow_the_formation_and_the_current_release() {
     platform.stop().await.expect("paasd stopped cleanly");
     drop(cleanup);
 }
+
+/// A registry that answers the engine's `GET /v2/` and then never answers anything
+/// else, as a registry stuck under load would; its connections stay open until it is
+/// dropped.
+async fn stuck_registry() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            held.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        if !seen.starts_with(b"GET /v2/ ") {
+                            // Never answers: holds the connection open.
+                            std::future::pending::<()>().await;
+                        }
+                        seen.clear();
+                        let ping =
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\
+                                    Docker-Distribution-API-Version: registry/2.0\r\n\r\n{}";
+                        if stream.write_all(ping.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_start_whose_pull_gets_no_answer_gives_up_instead_of_waiting_for_ever() {
+    let platform = format!("stall{}", std::process::id());
+    let _cleanup = DockerCleanup::new(&platform);
+    let (registry, stuck) = stuck_registry().await;
+    let engine = paas_controller::scheduler::Engine::connect(&platform)
+        .await
+        .expect("the Docker engine")
+        .with_pull_stall(std::time::Duration::from_secs(2));
+    engine.ensure_network().await.expect("the platform network");
+    let process = paas_controller::scheduler::plan::DesiredProcess {
+        key: paas_controller::scheduler::plan::ProcessKey {
+            app: "stalled".into(),
+            release: 1,
+            process_type: "web".into(),
+            index: 1,
+            generation: 0,
+        },
+        image: format!("{registry}/paas/stalled:1"),
+        command: "true".into(),
+        env: vec!["PORT=5000".into()],
+        memory_bytes: None,
+        nano_cpus: None,
+    };
+    // Without the stall limit the engine waits on the registry for ever, and so would
+    // this start (and every rollout behind it).
+    let started = engine.start(&process).await;
+    assert!(
+        matches!(started, Err(bollard::errors::Error::RequestTimeoutError)),
+        "the pull is given up as stalled: {started:?}"
+    );
+    assert!(containers(&platform).await.is_empty(), "nothing half made is left");
+    stuck.abort();
+}

@@ -24,8 +24,28 @@ pub const REGISTRY_PACKAGES: &[(&str, &str)] = &[("/usr/bin/docker-registry", "d
 pub const BROWSER_PACKAGES: &[(&str, &str)] =
     &[("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")];
 
+/// What the ACME test needs: Pebble, Let's Encrypt's test CA, and its mock DNS server
+/// (`tests/tests/acme.rs`).
+pub const ACME_PACKAGES: &[(&str, &str)] =
+    &[("/usr/bin/pebble", "pebble"), ("/usr/bin/pebble-challtestsrv", "pebble")];
+
 /// What running apps needs: the Docker engine and its CLI.
 pub const DOCKER_PACKAGES: &[(&str, &str)] = &[("docker", "docker.io")];
+
+/// What the TLS scan of the router's HTTPS port needs: testssl.sh
+/// (`tests/tests/testssl.rs`).
+pub const TLS_TEST_PACKAGES: &[(&str, &str)] = &[("/usr/bin/testssl", "testssl.sh")];
+
+/// What `cargo xtask bench router` needs: the proxies it compares the router with,
+/// the load generators, and openssl to make the certificate.
+pub const ROUTER_BENCH_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/sbin/nginx", "nginx"),
+    ("/usr/sbin/haproxy", "haproxy"),
+    ("/usr/bin/wrk", "wrk"),
+    ("/usr/bin/h2load", "nghttp2-client"),
+    ("openssl", "openssl"),
+    ("taskset", "util-linux"),
+];
 
 /// Whether this xtask run has refreshed apt's package lists already.
 static UPDATED: AtomicBool = AtomicBool::new(false);

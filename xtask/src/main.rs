@@ -9,7 +9,8 @@
 //!   `cargo xtask bench deploy` the seconds from `git push` to a live release beside
 //!   `docker build` + `docker run`, and `cargo xtask bench rollout` the seconds for a
 //!   zero-downtime release of a built image and for `scale web=10` beside the docker CLI
-//!   by hand, and `cargo xtask bench dashboard` the dashboard's pages with 200 apps;
+//!   by hand, and `cargo xtask bench dashboard` the dashboard's pages with 200 apps,
+//!   and `cargo xtask bench router` the router beside nginx and HAProxy;
 //!   each writes its section of `docs/benchmarks.md`.
 //!
 //! Arguments are parsed by hand: the commands are few and their flags simple. Each
@@ -87,6 +88,16 @@ commands:
         and network it made. Prints a table and rewrites the `## Rollout` section of
         docs/benchmarks.md.
           --runs N       counted rounds, after one warm-up round (default 5)
+  bench router [--duration SECS] [--quick]
+        Build paas-router in release mode and run it, nginx and HAProxy (installed
+        when missing, with wrk and h2load) in front of one nginx backend, each proxy
+        pinned to one CPU and the rest to another: keep-alive throughput (wrk),
+        p50/p99 at a fixed rate (h2load --rps), full TLS handshakes per second
+        (ECDSA P-256, no resumption) and 60 s of 10 route changes a second counting
+        failed requests. Prints a table and rewrites the `## Router` section of
+        docs/benchmarks.md.
+          --duration SECS  seconds per measurement (default 20; reconfiguration: 60)
+          --quick          a smoke run of a few seconds each; the document is kept
   postgres
         Ensure the private PostgreSQL test cluster runs and print its URL.
   help  Print this text.

@@ -20,8 +20,10 @@ use anyhow::{bail, Context};
 
 use crate::{apt, process};
 
-/// The port the test cluster listens on (loopback only).
-pub const PORT: u16 = 55432;
+/// The port the test cluster listens on (loopback only). Below Linux's ephemeral range
+/// (32768-60999), which the tests' own listeners and connections draw from: a port in
+/// it was once still held by one when the PostgreSQL pass began.
+pub const PORT: u16 = 25432;
 
 /// The Debian package with the server, probed by a program it installs.
 pub const PACKAGES: &[(&str, &str)] = &[("pg_ctlcluster", "postgresql")];

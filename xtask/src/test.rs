@@ -4,9 +4,10 @@
 //! browser test), `cargo fmt --check`, `cargo clippy -D warnings`,
 //! `cargo build --bins` (the end-to-end tests run the real binaries), the fuzz targets
 //! of `core/fuzz` and `router/fuzz` (built once, each run for a few seconds), the stack image
-//! (made when missing, checked always), `cargo test` on SQLite, then the private
-//! PostgreSQL cluster and `cargo test` again against it. Both test runs receive the stack
-//! image's tag. A summary with each step's time ends the output, whether the run passed
+//! (made when missing, checked always), the tests on SQLite, then the private
+//! PostgreSQL cluster and the tests again against it. Both test runs use cargo-nextest
+//! (installed when missing; `.config/nextest.toml` says how many run at once) and
+//! receive the stack image's tag. A summary with each step's time ends the output, whether the run passed
 //! or not.
 
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ pub struct Options {
     sqlite_only: bool,
     /// `--no-fuzz`: skip building and running the fuzz targets.
     no_fuzz: bool,
-    /// Everything after `--`, given to both `cargo test` runs.
+    /// Everything after `--`, given to both `cargo nextest run` runs.
     test_args: Vec<String>,
 }
 
@@ -43,7 +44,7 @@ impl Options {
                 }
                 other => bail!(
                     "unknown option `{other}` for `test`\n\
-                     hint: arguments for cargo test go after `--`, e.g. `cargo xtask test -- NAME`"
+                     hint: arguments for cargo nextest run go after `--`, e.g. `cargo xtask test -- NAME`"
                 ),
             }
         }
@@ -64,6 +65,8 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
         needs.extend_from_slice(stack::PACKAGES);
         needs.extend_from_slice(apt::REGISTRY_PACKAGES);
         needs.extend_from_slice(apt::BROWSER_PACKAGES);
+        needs.extend_from_slice(apt::ACME_PACKAGES);
+        needs.extend_from_slice(apt::TLS_TEST_PACKAGES);
         if !options.sqlite_only {
             needs.extend_from_slice(postgres::PACKAGES);
         }
@@ -108,8 +111,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
 
     steps.run("test (sqlite)", || {
         process::run(
-            process::cargo()
-                .args(["test", "--workspace"])
+            nextest()?
                 .args(&options.test_args)
                 .env(env::TEST_STACK_IMAGE, &stack_image)
                 .env_remove(env::TEST_POSTGRES_URL)
@@ -130,8 +132,7 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
     })?;
     steps.run("test (postgres)", || {
         process::run(
-            process::cargo()
-                .args(["test", "--workspace"])
+            nextest()?
                 .args(postgres_test_args(&options.test_args))
                 .env(env::TEST_STACK_IMAGE, &stack_image)
                 .env(env::TEST_POSTGRES_URL, &url)
@@ -141,16 +142,30 @@ fn run_steps(options: &Options, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 /// End-to-end tests the PostgreSQL run leaves out, to keep CI within 40 minutes: the
-/// slowest flows of Docker, git and a browser. Both run on SQLite. The dashboard's
+/// slowest flows of Docker, git and a browser, and the TLS scan. All run on SQLite. The dashboard's
 /// queries run on PostgreSQL in `dashboard.rs`; the image collector's marking of
 /// collected builds (`hygiene.rs`) is then shown on SQLite only.
 const SKIPPED_ON_POSTGRES: &[&str] = &[
     "a_person_scales_rolls_back_and_reveals_config_in_the_browser",
     "old_images_go_and_a_destroyed_app_leaves_nothing",
+    // TLS of the router only (no store involved): 45 s of scanning.
+    "testssl_finds_no_deprecated_protocol_weak_cipher_or_vulnerability",
 ];
 
-/// The PostgreSQL run's `cargo test` arguments: the user's, then `--skip` for each of
-/// [`SKIPPED_ON_POSTGRES`] among the test binaries' own arguments.
+/// `cargo nextest run --workspace`, after installing cargo-nextest when it is missing.
+/// There are no doctests to run (the code's examples are `text` blocks), which
+/// nextest would leave out.
+fn nextest() -> anyhow::Result<std::process::Command> {
+    if !process::on_path("cargo-nextest") {
+        process::run(process::cargo().args(["install", "cargo-nextest", "--locked"]))?;
+    }
+    let mut cmd = process::cargo();
+    cmd.args(["nextest", "run", "--workspace"]);
+    Ok(cmd)
+}
+
+/// The PostgreSQL run's `cargo nextest run` arguments: the user's, then `--skip` for each of
+/// [`SKIPPED_ON_POSTGRES`] among the filters after `--` (nextest reads libtest's `--skip`).
 fn postgres_test_args(user: &[String]) -> Vec<String> {
     let mut args = user.to_vec();
     if !args.iter().any(|a| a == "--") {

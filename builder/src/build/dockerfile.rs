@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use bollard::query_parameters::BuildImageOptionsBuilder;
@@ -60,7 +60,37 @@ pub enum DockerBuildError {
 
 /// Builds `context` (a tar archive) into an image tagged `tag`, streaming the engine's
 /// output to `progress`. Returns the image id.
+///
+/// A build whose cached step image went away under it (the engine's classic builder
+/// picks a cache hit, then cannot find it: an image removal with its parents, by the
+/// platform's image collection or an operator's prune, ran in between) is built once
+/// more, which finds no such hit.
 pub async fn build(
+    docker: &Docker,
+    tag: &str,
+    labels: &HashMap<String, String>,
+    mut context: File,
+    limits: BuildLimits,
+    progress: &Progress,
+) -> Result<String, DockerBuildError> {
+    let again = context.try_clone().map_err(|e| DockerBuildError::Unavailable(e.to_string()))?;
+    match build_once(docker, tag, labels, context, limits, progress).await {
+        Err(DockerBuildError::Engine(error)) if lost_cached_image(&error) => {
+            progress.line("-----> A cached build step's image went away meanwhile; building again").await;
+            context = again;
+            context.seek(SeekFrom::Start(0)).map_err(|e| DockerBuildError::Unavailable(e.to_string()))?;
+            build_once(docker, tag, labels, context, limits, progress).await
+        }
+        other => other,
+    }
+}
+
+/// Whether the engine's error says a cached step image it chose is gone.
+fn lost_cached_image(error: &str) -> bool {
+    error.starts_with("unable to find image \"sha256:")
+}
+
+async fn build_once(
     docker: &Docker,
     tag: &str,
     labels: &HashMap<String, String>,
@@ -147,4 +177,22 @@ pub(crate) fn file_chunks(mut file: File) -> impl futures_util::Stream<Item = By
         }
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lost_cached_step_image_builds_again() {
+        let lost = r#"unable to find image "sha256:5a82ad906e71ca153987777ec91aa28f36c85078eca041f118d8c9b998ff8b00""#;
+        assert!(lost_cached_image(lost));
+        for other in [
+            "The command '/bin/sh -c false' returned a non-zero code: 1",
+            r#"pull access denied for nosuch, repository does not exist"#,
+            r#"unable to find image "nosuch:latest" locally"#,
+        ] {
+            assert!(!lost_cached_image(other), "{other}");
+        }
+    }
 }

@@ -7,6 +7,11 @@
 //! digest the registry gave it back from the engine, and passes the result on with
 //! `image = <gateway>/paas/<app>@sha256:...`. A failed push rejects the push, and the
 //! running release stays as it is.
+//!
+//! A [`PushGate`] given with [`PublishingSink::with_gate`] is held shared for the
+//! push alone (tag, upload, digest), not for what `inner` does after: whoever holds it
+//! exclusively, the registry's garbage collection, keeps uploads out without waiting on
+//! a release's rollout.
 
 use std::fmt;
 use std::sync::Arc;
@@ -69,11 +74,29 @@ pub enum PublishError {
     NoDigest(String),
 }
 
+/// Held shared by every push while it uploads, and exclusively by whoever must not see
+/// an upload half done (the registry's garbage collection, which deletes the blobs no
+/// manifest names yet). Cheap to clone: clones are one gate.
+#[derive(Debug, Clone, Default)]
+pub struct PushGate(Arc<tokio::sync::RwLock<()>>);
+
+impl PushGate {
+    /// Waits until no push uploads and keeps new ones waiting while the guard lives.
+    pub async fn exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().await
+    }
+
+    async fn uploading(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.0.read().await
+    }
+}
+
 /// Pushes each build's image to the registry, then hands the build, named by digest,
 /// to `inner`.
 pub struct PublishingSink {
     docker: Docker,
     target: RegistryTarget,
+    gate: PushGate,
     inner: Arc<dyn BuildSink>,
 }
 
@@ -86,7 +109,13 @@ impl fmt::Debug for PublishingSink {
 impl PublishingSink {
     /// A sink that publishes to `target` through `docker`, then calls `inner`.
     pub fn new(docker: Docker, target: RegistryTarget, inner: Arc<dyn BuildSink>) -> Self {
-        Self { docker, target, inner }
+        Self { docker, target, gate: PushGate::default(), inner }
+    }
+
+    /// The same sink, holding `gate` while it pushes.
+    pub fn with_gate(mut self, gate: PushGate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// A sink on the local engine (`DOCKER_HOST` or the default socket), with an agreed
@@ -102,6 +131,7 @@ impl PublishingSink {
     /// Pushes `image` (a local tag `paas/<app>:<tag>`) and returns its reference by
     /// digest, `<host>/paas/<app>@sha256:...`.
     pub async fn publish(&self, app: &str, image: &str, progress: &Progress) -> Result<String, PublishError> {
+        let _uploading = self.gate.uploading().await;
         let repository = self.target.repository(app);
         let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("latest");
         let options = TagImageOptionsBuilder::new().repo(&repository).tag(tag).build();

@@ -1,8 +1,9 @@
-//! `certs`, `certs:add`, `certs:remove`, `tls:enforce`.
+//! `certs`, `certs:add`, `certs:remove`, `certs:auto`, `certs:auto:disable`,
+//! `tls:enforce`.
 
 use std::path::Path;
 
-use paas_core::api::{Certificate, CertificateCreate, TlsSettings, CERT_EXPIRY_WARNING_DAYS};
+use paas_core::api::{AcmeStatus, Certificate, CertificateCreate, TlsSettings, CERT_EXPIRY_WARNING_DAYS};
 
 use super::Ctx;
 use crate::client::decode;
@@ -18,6 +19,10 @@ pub(super) fn list(ctx: &Ctx) -> anyhow::Result<()> {
     let certs: Vec<Certificate> = decode(value.clone())?;
     for cert in certs.iter().filter(|c| c.expiring_soon) {
         output::say(expiry_warning(cert));
+    }
+    let auto: AcmeStatus = decode(ctx.api()?.get(&format!("/apps/{app}/certs/auto"))?)?;
+    if let Some(error) = auto.last_error.filter(|_| auto.enabled) {
+        output::say(format!("warning: certs:auto: the last order failed: {error}"));
     }
     ctx.show(value, |certs: Vec<Certificate>| {
         output::say(format!("=== {app} Certificates"));
@@ -71,6 +76,30 @@ pub(super) fn remove(ctx: &Ctx, which: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `paas certs:auto`: on, and the certificate ordered now.
+pub(super) fn auto(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = ctx.app()?;
+    let api = ctx.api()?;
+    let step = Step::start(format!("Ordering a certificate for {app} from the ACME server"));
+    let cert: Certificate = api.post_as(&format!("/apps/{app}/certs/auto"), &serde_json::json!({}))?;
+    step.done(format!(
+        ", {} (expires {}; renewed 30 days before)",
+        cert.hostnames.join(", "),
+        cert.not_after
+    ));
+    Ok(())
+}
+
+/// `paas certs:auto:disable`.
+pub(super) fn auto_disable(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = ctx.app()?;
+    let api = ctx.api()?;
+    let step = Step::start(format!("Turning certs:auto off for {app}"));
+    api.delete(&format!("/apps/{app}/certs/auto"))?;
+    step.done(" (the current certificate stays)");
+    Ok(())
+}
+
 /// `paas tls:enforce [--off]`.
 pub(super) fn enforce(ctx: &Ctx, off: bool) -> anyhow::Result<()> {
     let app = ctx.app()?;
@@ -102,6 +131,7 @@ mod tests {
             fingerprint_sha256: "AB:CD".into(),
             added_by: "ann".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
+            auto: false,
         }
     }
 

@@ -75,6 +75,8 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Certs(_) => certs::list(&ctx),
         CertsAdd { cert_file, key_file, .. } => certs::add(&ctx, &cert_file, &key_file),
         CertsRemove { hostname, .. } => certs::remove(&ctx, &hostname),
+        CertsAuto { .. } => certs::auto(&ctx),
+        CertsAutoDisable { .. } => certs::auto_disable(&ctx),
         TlsEnforce { off, .. } => certs::enforce(&ctx, off),
 
         Perms(_) => perms::list(&ctx),
@@ -85,6 +87,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         UsersDisable { username } => users::disable(&ctx, &username),
         UsersEnable { username } => users::enable(&ctx, &username),
         UsersPromote { username } => users::promote(&ctx, &username),
+        RegistrationSet { mode } => users::registration_set(&ctx, &mode),
 
         Tokens(_) => tokens::list(&ctx),
         TokensCreate { description } => tokens::create(&ctx, description),

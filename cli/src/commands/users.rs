@@ -1,9 +1,11 @@
-//! `users`, `users:disable`, `users:enable`, `users:promote`: for admins.
+//! `users`, `users:disable`, `users:enable`, `users:promote`, `registration:set`: for
+//! admins.
 
-use paas_core::api::{User, UserUpdate};
-use paas_core::Username;
+use paas_core::api::{RegistrationSettings, RegistrationUpdate, User, UserUpdate};
+use paas_core::{RegistrationMode, Username};
 
 use super::Ctx;
+use crate::error::CliError;
 use crate::output::{self, Step};
 use crate::views;
 
@@ -36,6 +38,18 @@ fn change(ctx: &Ctx, username: &str, verb: &str, update: UserUpdate) -> anyhow::
     let api = ctx.api()?;
     let step = Step::start(format!("{verb} {username}"));
     let _: User = api.patch_as(&format!("/users/{username}"), &update)?;
+    step.done("");
+    Ok(())
+}
+
+/// `paas registration:set MODE`: who may register from now on.
+pub(super) fn registration_set(ctx: &Ctx, mode: &str) -> anyhow::Result<()> {
+    let mode = RegistrationMode::parse(mode)
+        .map_err(|e| CliError::from(e).hint("paas registration:set open|admin_only|disabled"))?;
+    let api = ctx.api()?;
+    let step = Step::start(format!("Setting registration to {mode}"));
+    let update = RegistrationUpdate { mode: mode.as_str().to_owned() };
+    let _: RegistrationSettings = api.put_as("/platform/registration", &update)?;
     step.done("");
     Ok(())
 }

@@ -180,7 +180,7 @@ pub fn parse_upload(chain_pem: &str, key_pem: &str, now_ms: i64) -> Result<Parse
     })
 }
 
-fn view(row: CertificateRow, hostnames: Vec<String>, now_ms: i64) -> Certificate {
+pub(super) fn view(row: CertificateRow, hostnames: Vec<String>, now_ms: i64) -> Certificate {
     let days_left = (row.not_after - now_ms).div_euclid(MS_PER_DAY);
     Certificate {
         id: row.id,
@@ -193,6 +193,7 @@ fn view(row: CertificateRow, hostnames: Vec<String>, now_ms: i64) -> Certificate
         fingerprint_sha256: row.fingerprint,
         added_by: row.created_by,
         created_at: timestamp(row.created_at),
+        auto: row.auto != 0,
     }
 }
 
@@ -200,14 +201,22 @@ fn view(row: CertificateRow, hostnames: Vec<String>, now_ms: i64) -> Certificate
 pub async fn list(state: &State, caller: &Caller, name: &str) -> ApiResult<Vec<Certificate>> {
     let mut conn = state.db.pool.acquire().await?;
     let app = app_for(&mut conn, caller, name, Need::Collaborate).await?;
-    let rows = db::certs::certificate_list_for_app(&mut conn, app.id).await?;
-    let hosts = db::certs::certificate_host_list_for_app(&mut conn, app.id).await?;
     let now = db::now_ms();
+    Ok(with_hosts(&mut conn, app.id).await?.into_iter().map(|(row, names)| view(row, names, now)).collect())
+}
+
+/// An app's certificates, oldest first, each with its host names by name.
+pub(super) async fn with_hosts(
+    conn: &mut db::Conn,
+    app_id: i64,
+) -> Result<Vec<(CertificateRow, Vec<String>)>, sqlx::Error> {
+    let rows = db::certs::certificate_list_for_app(conn, app_id).await?;
+    let hosts = db::certs::certificate_host_list_for_app(conn, app_id).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let names = hosts.iter().filter(|(id, _)| *id == row.id).map(|(_, h)| h.clone()).collect();
-            view(row, names, now)
+            (row, names)
         })
         .collect())
 }
@@ -233,6 +242,25 @@ pub async fn add(
             .with_hint(format!("add it first with `paas domains:add {stranger} -a {name}`, or upload a certificate for the app's domains only")));
     }
     let mut tx = state.db.begin_write().await?;
+    let row = store(&mut tx, app.id, name, &parsed, &caller.username, false).await?;
+    let names: Vec<String> = parsed.hostnames.iter().map(|h| h.to_string()).collect();
+    let detail = format!("{} ({})", names.join(" "), parsed.fingerprint);
+    db::events::event_insert(&mut tx, &caller.username, "cert.add", Some(name), &detail).await?;
+    tx.commit().await?;
+    super::routes_changed(state).await;
+    Ok(view(row, names, now))
+}
+
+/// Stores a parsed certificate of app `name` (id `app_id`) and the host names it
+/// covers; a name another certificate covers is a 409.
+pub(super) async fn store(
+    conn: &mut db::Conn,
+    app_id: i64,
+    name: &str,
+    parsed: &ParsedCert,
+    created_by: &str,
+    auto: bool,
+) -> ApiResult<CertificateRow> {
     let new = db::certs::CertificateNew {
         chain_pem: &parsed.chain_pem,
         key_pem: &parsed.key_pem,
@@ -240,11 +268,12 @@ pub async fn add(
         fingerprint: &parsed.fingerprint,
         not_before: parsed.not_before,
         not_after: parsed.not_after,
-        created_by: &caller.username,
+        created_by,
+        auto,
     };
-    let row = db::certs::certificate_insert(&mut tx, app.id, &new).await?;
+    let row = db::certs::certificate_insert(conn, app_id, &new).await?;
     for host in &parsed.hostnames {
-        match db::certs::certificate_host_insert(&mut tx, row.id, host.as_str()).await {
+        match db::certs::certificate_host_insert(conn, row.id, host.as_str()).await {
             Ok(()) => {}
             Err(e) if is_unique_violation(&e) => {
                 return Err(ApiError::already_exists(format!("{host} has a certificate already"))
@@ -253,12 +282,7 @@ pub async fn add(
             Err(e) => return Err(e.into()),
         }
     }
-    let names: Vec<String> = parsed.hostnames.iter().map(|h| h.to_string()).collect();
-    let detail = format!("{} ({})", names.join(" "), parsed.fingerprint);
-    db::events::event_insert(&mut tx, &caller.username, "cert.add", Some(name), &detail).await?;
-    tx.commit().await?;
-    super::routes_changed(state).await;
-    Ok(view(row, names, now))
+    Ok(row)
 }
 
 /// Removes the certificate with id `which`, or the one covering host name `which`.

@@ -3,11 +3,13 @@
 //! and parsed or wire input, and return wire types.
 
 pub mod access;
+pub mod acme;
 pub mod apps;
 pub mod builds;
 pub mod certs;
 pub mod config;
 pub mod domains;
+pub mod engine_disk;
 pub mod events;
 pub mod formation;
 pub mod git;

@@ -1,11 +1,12 @@
 //! What the dashboard shows at a glance: every app the caller may see with its status,
 //! running release, formation and last deploy (a fixed number of queries however many
-//! apps there are), one app's whole page, and the platform's recent failures. Built on
-//! the API's own functions, so the same rules decide who sees what.
+//! apps there are), one app's whole page (with its domains' certificates, never their
+//! keys), and the platform's recent failures. Built on the API's own functions, so the
+//! same rules decide who sees what.
 
 use std::collections::BTreeMap;
 
-use paas_core::api::{App, AppInfo, Config, Event, Process, ProcessFormation, Release};
+use paas_core::api::{App, AppInfo, Certificate, Config, Event, Process, ProcessFormation, Release};
 
 use super::timestamp;
 use crate::auth::Caller;
@@ -134,6 +135,8 @@ pub struct AppPage {
     pub processes: Vec<Process>,
     /// Its config (the page hides the values until one is revealed).
     pub config: Config,
+    /// The certificates uploaded for its domains (never their keys).
+    pub certs: Vec<Certificate>,
     /// Its newest events.
     pub events: Vec<Event>,
 }
@@ -147,9 +150,10 @@ pub async fn app_page(state: &State, caller: &Caller, name: &str) -> ApiResult<A
     let releases = super::releases::list(state, caller, name).await?;
     let processes = super::processes::list(state, caller, name).await?;
     let config = super::config::get(state, caller, name).await?;
+    let certs = super::certs::list(state, caller, name).await?;
     let events = super::events::list_for_app(state, caller, name, Some(PAGE_EVENTS)).await?;
     let status = status_of(releases.first().map(|r| r.status.as_str()), &processes);
-    Ok(AppPage { info, status, releases, processes, config, events })
+    Ok(AppPage { info, status, releases, processes, config, certs, events })
 }
 
 /// A failure of the platform: a release that failed, or a process that crashed.

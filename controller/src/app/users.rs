@@ -1,11 +1,13 @@
-//! Registration, login and the admin's user management.
+//! Registration, login and the admin's user management, and the registration mode: the
+//! start-up one (`PAAS_REGISTRATION`) until an admin sets another (`PUT
+//! /v1/platform/registration`), which is stored and wins from then on, restarts too.
 
-use paas_core::api::{Credentials, Session, User, UserUpdate};
+use paas_core::api::{Credentials, RegistrationSettings, RegistrationUpdate, Session, User, UserUpdate};
 use paas_core::{Password, Username};
 
 use super::timestamp;
 use crate::auth::{self, Caller};
-use crate::db::{self, users::UserRow};
+use crate::db::{self, settings::PlatformSettingRow, users::UserRow, Conn};
 use crate::error::{is_unique_violation, ApiError, ApiResult};
 use crate::{RegistrationMode, State};
 
@@ -37,7 +39,7 @@ pub async fn register(state: &State, caller: Option<&Caller>, creds: Credentials
     {
         let mut conn = state.db.pool.acquire().await?;
         if db::users::user_any(&mut conn).await? {
-            may_register(state.config.registration, caller)?;
+            may_register(mode_in_force(&mut conn, state).await?, caller)?;
         }
     }
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(password.expose()))
@@ -55,13 +57,75 @@ pub async fn register(state: &State, caller: Option<&Caller>, creds: Credentials
     };
     // Someone else may have become the first user meanwhile: check again, atomically.
     if !row.admin() {
-        may_register(state.config.registration, caller)?;
+        may_register(mode_in_force(&mut tx, state).await?, caller)?;
     }
     let actor = caller.map_or(username.as_str(), |c| c.username.as_str());
     let detail = if row.admin() { format!("{username} (admin)") } else { username.to_string() };
     db::events::event_insert(&mut tx, actor, "user.register", None, &detail).await?;
     tx.commit().await?;
     Ok(user_view(&row))
+}
+
+/// The stored mode, else the start-up one. A stored value that does not parse (only
+/// parsed ones are written) counts as `disabled`: a damaged row never opens the door.
+fn mode_of(state: &State, stored: Option<&PlatformSettingRow>) -> RegistrationMode {
+    match stored {
+        None => state.config.registration,
+        Some(row) => RegistrationMode::parse(&row.value).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the stored registration mode does not parse: registration is disabled");
+            RegistrationMode::Disabled
+        }),
+    }
+}
+
+async fn mode_in_force(conn: &mut Conn, state: &State) -> ApiResult<RegistrationMode> {
+    let stored = db::settings::platform_setting_get(conn, db::settings::REGISTRATION).await?;
+    Ok(mode_of(state, stored.as_ref()))
+}
+
+fn registration_view(state: &State, stored: Option<&PlatformSettingRow>) -> RegistrationSettings {
+    RegistrationSettings {
+        mode: mode_of(state, stored).as_str().to_owned(),
+        changed_by: stored.map(|row| row.updated_by.clone()),
+        changed_at: stored.map(|row| timestamp(row.updated_at)),
+    }
+}
+
+/// Who may register now (anyone may ask: `GET /v1/platform` tells it).
+pub async fn registration_mode(state: &State) -> ApiResult<RegistrationMode> {
+    let mut conn = state.db.pool.acquire().await?;
+    mode_in_force(&mut conn, state).await
+}
+
+/// The registration mode and who set it (admins only).
+pub async fn registration(state: &State, caller: &Caller) -> ApiResult<RegistrationSettings> {
+    caller.require_admin()?;
+    let mut conn = state.db.pool.acquire().await?;
+    let stored = db::settings::platform_setting_get(&mut conn, db::settings::REGISTRATION).await?;
+    Ok(registration_view(state, stored.as_ref()))
+}
+
+/// Sets the registration mode (admins only), with a `registration.set` event.
+pub async fn registration_set(
+    state: &State,
+    caller: &Caller,
+    update: RegistrationUpdate,
+) -> ApiResult<RegistrationSettings> {
+    caller.require_admin()?;
+    let mode = RegistrationMode::parse(update.mode.trim()).map_err(|e| {
+        ApiError::from(e).with_hint("`open` (anyone), `admin_only` (an admin registers others) or `disabled`")
+    })?;
+    let mut tx = state.db.begin_write().await?;
+    let row = db::settings::platform_setting_set(
+        &mut tx,
+        db::settings::REGISTRATION,
+        mode.as_str(),
+        &caller.username,
+    )
+    .await?;
+    db::events::event_insert(&mut tx, &caller.username, "registration.set", None, mode.as_str()).await?;
+    tx.commit().await?;
+    Ok(registration_view(state, Some(&row)))
 }
 
 /// Signs a user in with a password and returns a short-lived JWT.

@@ -1,15 +1,19 @@
 //! One app's page: releases as a timeline with "roll back to this", the formation with
 //! a scale form per process type, processes with a restart button, config with values
-//! hidden until revealed, domains, a live tail of the logs (server-sent events), and
-//! recent events. Each form posts, calls one function of [`crate::app`], and redirects
-//! back; a refused form shows the page again with the error next to its field.
+//! hidden until revealed, domains with their certificates (issuer, expiry, days left;
+//! those expiring within [`CERT_EXPIRY_WARNING_DAYS`] days marked), a live tail of the
+//! logs (server-sent events), and recent events. Each form posts, calls one function
+//! of [`crate::app`], and redirects back; a refused form shows the page again with the
+//! error next to its field.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_ENCODING};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse, ResponseError};
 use askama::Template;
 use futures_util::StreamExt;
-use paas_core::api::{FormationUpdate, ProcessFormation, RestartRequest, RollbackRequest};
+use paas_core::api::{
+    Certificate, FormationUpdate, ProcessFormation, RestartRequest, RollbackRequest, CERT_EXPIRY_WARNING_DAYS,
+};
 use serde::Deserialize;
 
 use super::error::DashError;
@@ -58,11 +62,44 @@ pub struct ConfigLine {
     value: Option<String>,
 }
 
-/// A domain.
+/// A domain, with the certificate uploaded for it.
 pub struct DomainLine {
     hostname: String,
     kind: String,
     added: String,
+    cert: Option<CertLine>,
+}
+
+/// A domain's certificate: who issued it and when it expires (never its key, which no
+/// [`Certificate`] carries).
+pub struct CertLine {
+    issuer: String,
+    /// `2026-11-18`.
+    not_after: String,
+    /// `12 days left`, `expires today` or `expired 3 days ago`.
+    left: String,
+    /// Fewer than [`CERT_EXPIRY_WARNING_DAYS`] days left (expired ones too).
+    expiring_soon: bool,
+    expired: bool,
+}
+
+impl CertLine {
+    fn of(cert: &Certificate) -> CertLine {
+        let days = cert.days_left;
+        let left = match days {
+            d if d < 0 => format!("expired {} day{} ago", -d, if d == -1 { "" } else { "s" }),
+            0 => "expires today".to_owned(),
+            1 => "1 day left".to_owned(),
+            d => format!("{d} days left"),
+        };
+        CertLine {
+            issuer: cert.issuer.clone(),
+            not_after: cert.not_after.get(..10).unwrap_or(&cert.not_after).to_owned(),
+            left,
+            expiring_soon: cert.expiring_soon,
+            expired: days < 0,
+        }
+    }
 }
 
 /// An event.
@@ -94,6 +131,10 @@ pub struct AppPageView {
     config: Vec<ConfigLine>,
     config_release: u32,
     domains: Vec<DomainLine>,
+    /// Host names whose certificate expires within the warning period, with the
+    /// days left, for the line above the domains.
+    expiring: Vec<String>,
+    warning_days: i64,
     events: Vec<EventLine>,
 }
 
@@ -226,8 +267,16 @@ pub fn view(viewer: &Viewer, data: AppPage, revealed: &[String], error: Option<F
                 hostname: d.hostname.clone(),
                 kind: d.kind.clone(),
                 added: when(&d.created_at),
+                cert: data.certs.iter().find(|c| c.hostnames.contains(&d.hostname)).map(CertLine::of),
             })
             .collect(),
+        expiring: data
+            .certs
+            .iter()
+            .filter(|c| c.expiring_soon)
+            .map(|c| format!("{} ({})", c.hostnames.join(", "), CertLine::of(c).left))
+            .collect(),
+        warning_days: CERT_EXPIRY_WARNING_DAYS,
         events: data
             .events
             .into_iter()
@@ -473,6 +522,41 @@ pub async fn log_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cert(days_left: i64) -> Certificate {
+        // From JSON, as the API answers, so fields added later with defaults need no
+        // change here.
+        serde_json::from_value(serde_json::json!({
+            "id": 1,
+            "hostnames": ["shop.example.com"],
+            "issuer": "CN=Test CA",
+            "not_before": "2026-01-01T00:00:00.000Z",
+            "not_after": "2026-11-18T11:06:40.000Z",
+            "days_left": days_left,
+            "expiring_soon": days_left < CERT_EXPIRY_WARNING_DAYS,
+            "fingerprint_sha256": "AB:CD",
+            "added_by": "alice",
+            "created_at": "2026-01-01T00:00:00.000Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn certificates_show_their_expiry() {
+        let far = CertLine::of(&cert(90));
+        assert_eq!((far.not_after.as_str(), far.left.as_str()), ("2026-11-18", "90 days left"));
+        assert!(!far.expiring_soon && !far.expired);
+        assert_eq!(far.issuer, "CN=Test CA");
+        let soon = CertLine::of(&cert(CERT_EXPIRY_WARNING_DAYS - 1));
+        assert!(soon.expiring_soon && !soon.expired);
+        assert!(!CertLine::of(&cert(CERT_EXPIRY_WARNING_DAYS)).expiring_soon);
+        assert_eq!(CertLine::of(&cert(1)).left, "1 day left");
+        assert_eq!(CertLine::of(&cert(0)).left, "expires today");
+        let gone = CertLine::of(&cert(-3));
+        assert!(gone.expired && gone.expiring_soon);
+        assert_eq!(gone.left, "expired 3 days ago");
+        assert_eq!(CertLine::of(&cert(-1)).left, "expired 1 day ago");
+    }
 
     #[test]
     fn log_lines_become_events() {

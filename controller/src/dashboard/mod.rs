@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(admin::users_list)
             .service(admin::create_user)
             .service(admin::update_user)
+            .service(admin::set_registration)
             .service(admin::audit)
             .service(admin::platform),
     );

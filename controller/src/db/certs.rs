@@ -22,6 +22,8 @@ pub struct CertificateRow {
     pub created_by: String,
     /// Unix ms.
     pub created_at: i64,
+    /// 1 when issued by ACME (`paas certs:auto`), 0 when uploaded.
+    pub auto: i64,
 }
 
 /// What a new certificate row holds. `Debug` never shows the key.
@@ -40,6 +42,8 @@ pub struct CertificateNew<'a> {
     pub not_after: i64,
     /// Who uploads it.
     pub created_by: &'a str,
+    /// Issued by ACME.
+    pub auto: bool,
 }
 
 /// A host name and the certificate that covers it, with its key: the routers' view.
@@ -61,7 +65,7 @@ pub async fn certificate_list_for_app(
     app_id: i64,
 ) -> Result<Vec<CertificateRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, issuer, fingerprint, not_before, not_after, created_by, created_at
+        "SELECT id, issuer, fingerprint, not_before, not_after, created_by, created_at, auto
          FROM certificates WHERE app_id = $1 ORDER BY id",
     )
     .bind(app_id)
@@ -92,9 +96,9 @@ pub async fn certificate_insert(
 ) -> Result<CertificateRow, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO certificates
-           (app_id, chain_pem, key_pem, issuer, fingerprint, not_before, not_after, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         RETURNING id, issuer, fingerprint, not_before, not_after, created_by, created_at",
+           (app_id, chain_pem, key_pem, issuer, fingerprint, not_before, not_after, created_by, created_at, auto)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id, issuer, fingerprint, not_before, not_after, created_by, created_at, auto",
     )
     .bind(app_id)
     .bind(new.chain_pem)
@@ -105,6 +109,7 @@ pub async fn certificate_insert(
     .bind(new.not_after)
     .bind(new.created_by)
     .bind(now_ms())
+    .bind(i64::from(new.auto))
     .fetch_one(conn)
     .await
 }

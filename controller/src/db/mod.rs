@@ -10,6 +10,7 @@
 //! its first statement is a write, so that it takes SQLite's write lock at once instead
 //! of failing later when a read snapshot cannot be upgraded.
 
+pub mod acme;
 pub mod apps;
 pub mod builds;
 pub mod certs;
@@ -21,6 +22,7 @@ pub mod overview;
 pub mod process_settings;
 pub mod releases;
 pub mod routes;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 

@@ -1,7 +1,7 @@
 //! `/v1/apps/{app}/certs` and `/v1/apps/{app}/tls`.
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use paas_core::api::{Certificate, CertificateCreate, ErrorBody, TlsSettings};
+use paas_core::api::{AcmeStatus, Certificate, CertificateCreate, ErrorBody, TlsSettings};
 
 use crate::app;
 use crate::auth::Caller;
@@ -75,4 +75,54 @@ pub async fn tls_set(
     body: web::Json<TlsSettings>,
 ) -> ApiResult<web::Json<TlsSettings>> {
     Ok(web::Json(app::certs::tls_set(&state, &caller, &name, body.into_inner()).await?))
+}
+
+/// Whether the platform orders the app's certificate (`certs:auto`), and the last
+/// order's failure.
+#[utoipa::path(operation_id = "certs_auto_status", get, path = "/v1/apps/{app}/certs/auto", tag = "certs", security(("bearer" = [])), params(("app" = String, Path)),
+    responses((status = 200, body = AcmeStatus), (status = "4XX", body = ErrorBody)))]
+#[get("/apps/{app}/certs/auto")]
+pub async fn auto_status(
+    state: web::Data<State>,
+    caller: Caller,
+    name: web::Path<String>,
+) -> ApiResult<web::Json<AcmeStatus>> {
+    Ok(web::Json(app::acme::status(&state, &caller, &name).await?))
+}
+
+/// Turns `certs:auto` on and orders the certificate from the ACME server now (HTTP-01
+/// through the router); the platform renews it 30 days before it expires. A 503 says
+/// why the order failed; the platform tries again every check interval.
+#[utoipa::path(operation_id = "certs_auto_enable", post, path = "/v1/apps/{app}/certs/auto", tag = "certs", security(("bearer" = [])), params(("app" = String, Path)),
+    responses((status = 201, body = Certificate), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[post("/apps/{app}/certs/auto")]
+pub async fn auto_enable(
+    state: web::Data<State>,
+    caller: Caller,
+    name: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let cert = app::acme::enable(&state, &caller, &name).await?;
+    Ok(HttpResponse::Created().json(cert))
+}
+
+/// Turns `certs:auto` off; the current certificate stays until removed or expired.
+#[utoipa::path(operation_id = "certs_auto_disable", delete, path = "/v1/apps/{app}/certs/auto", tag = "certs", security(("bearer" = [])), params(("app" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
+#[delete("/apps/{app}/certs/auto")]
+pub async fn auto_disable(
+    state: web::Data<State>,
+    caller: Caller,
+    name: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    app::acme::disable(&state, &caller, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// An HTTP-01 challenge's answer (RFC 8555 section 8.3), while an order is validated.
+/// The routers send this path of every app host here; no credential, as the protocol
+/// wants.
+#[get("/.well-known/acme-challenge/{token}")]
+pub async fn acme_challenge(state: web::Data<State>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let answer = app::acme::challenge(&state, &token).await?;
+    Ok(HttpResponse::Ok().content_type("application/octet-stream").body(answer))
 }

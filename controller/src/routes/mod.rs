@@ -38,9 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(paas_core::access::MAX_BATCH_BYTES))
         .service(platform::healthz)
         .service(platform::readyz)
+        .service(certs::acme_challenge)
         .service(
             web::scope("/v1")
                 .service(platform::platform)
+                .service(platform::registration_get)
+                .service(platform::registration_set)
                 .service(platform::events)
                 .service(internal::routes_watch)
                 .service(internal::access_post)
@@ -80,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(domains::remove)
                 .service(certs::list)
                 .service(certs::add)
+                // Before `remove`, whose `{cert}` would take `auto`.
+                .service(certs::auto_status)
+                .service(certs::auto_enable)
+                .service(certs::auto_disable)
                 .service(certs::remove)
                 .service(certs::tls_get)
                 .service(certs::tls_set)

@@ -1,7 +1,8 @@
-//! The platform itself: `/v1/platform`, the admin's event log, health probes.
+//! The platform itself: `/v1/platform`, its registration mode, the admin's event log,
+//! health probes.
 
-use actix_web::{get, web, HttpResponse};
-use paas_core::api::{ErrorBody, Event, Platform};
+use actix_web::{get, put, web, HttpResponse};
+use paas_core::api::{ErrorBody, Event, Platform, RegistrationSettings, RegistrationUpdate};
 use serde::Deserialize;
 
 use crate::app;
@@ -10,16 +11,43 @@ use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::State;
 
 /// Facts about the platform a client needs before signing in.
-#[utoipa::path(operation_id = "platform_platform", get, path = "/v1/platform", tag = "platform", responses((status = 200, body = Platform)))]
+#[utoipa::path(operation_id = "platform_platform", get, path = "/v1/platform", tag = "platform",
+    responses((status = 200, body = Platform), (status = "5XX", body = ErrorBody)))]
 #[get("/platform")]
-pub async fn platform(state: web::Data<State>) -> web::Json<Platform> {
-    web::Json(Platform {
+pub async fn platform(state: web::Data<State>) -> ApiResult<web::Json<Platform>> {
+    let registration = app::users::registration_mode(&state).await?;
+    Ok(web::Json(Platform {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         domain: state.config.domain.to_string(),
         api_url: state.config.public_url.clone(),
         git_url: state.config.git_url(),
-        registration: state.config.registration.as_str().to_owned(),
-    })
+        registration: registration.as_str().to_owned(),
+    }))
+}
+
+/// Who may register once the first user exists, and which admin set it (admins only).
+#[utoipa::path(operation_id = "platform_registration_get", get, path = "/v1/platform/registration", tag = "platform", security(("bearer" = [])),
+    responses((status = 200, body = RegistrationSettings), (status = "4XX", body = ErrorBody)))]
+#[get("/platform/registration")]
+pub async fn registration_get(
+    state: web::Data<State>,
+    caller: Caller,
+) -> ApiResult<web::Json<RegistrationSettings>> {
+    Ok(web::Json(app::users::registration(&state, &caller).await?))
+}
+
+/// Sets who may register (admins only): stored, it replaces the start-up
+/// `PAAS_REGISTRATION` from now on, restarts included.
+#[utoipa::path(operation_id = "platform_registration_set", put, path = "/v1/platform/registration", tag = "platform", security(("bearer" = [])),
+    request_body = RegistrationUpdate,
+    responses((status = 200, body = RegistrationSettings), (status = "4XX", body = ErrorBody)))]
+#[put("/platform/registration")]
+pub async fn registration_set(
+    state: web::Data<State>,
+    caller: Caller,
+    body: web::Json<RegistrationUpdate>,
+) -> ApiResult<web::Json<RegistrationSettings>> {
+    Ok(web::Json(app::users::registration_set(&state, &caller, body.into_inner()).await?))
 }
 
 /// `?app=NAME&limit=N` of the platform's event log.

@@ -29,6 +29,11 @@ use futures_util::StreamExt;
 
 use super::plan::{ActualContainer, ContainerState, DesiredProcess, Health, ProcessKey};
 
+/// How long a pull may go without a progress message from the engine (which sends
+/// one for every layer step, many a second while bytes flow). The engine itself waits
+/// for ever on a registry that accepts a request and never answers it.
+pub const PULL_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The platform a container belongs to.
 pub const LABEL_PLATFORM: &str = "paas.platform";
 /// The app's name.
@@ -49,6 +54,8 @@ pub struct Engine {
     platform: String,
     network: String,
     registry: Option<RegistryPull>,
+    /// How long a pull may make no progress ([`PULL_STALL`] unless changed).
+    pull_stall: std::time::Duration,
     /// Held while the network is looked for and made: the engine lets two networks
     /// have one name, after which neither can be used by name, so two callers of this
     /// process must not both create it.
@@ -110,6 +117,7 @@ impl Engine {
             platform: platform.to_owned(),
             network: network_name(platform),
             registry: None,
+            pull_stall: PULL_STALL,
             network_lock: Default::default(),
         })
     }
@@ -117,6 +125,12 @@ impl Engine {
     /// The same engine, pulling the platform's images from `registry`.
     pub fn with_registry(mut self, registry: RegistryPull) -> Engine {
         self.registry = Some(registry);
+        self
+    }
+
+    /// The same engine, giving up a pull after `stall` without progress.
+    pub fn with_pull_stall(mut self, stall: std::time::Duration) -> Engine {
+        self.pull_stall = stall;
         self
     }
 
@@ -238,6 +252,7 @@ impl Engine {
         let options = || Some(CreateContainerOptionsBuilder::new().name(&name).build());
         let created = match self.docker.create_container(options(), body.clone()).await {
             Err(e) if is_status(&e, 404) => {
+                tracing::info!(image = %process.image, error = %e, "pulling the image");
                 self.pull(&process.image).await?;
                 self.docker.create_container(options(), body).await?
             }
@@ -251,15 +266,32 @@ impl Engine {
         Ok(created.id)
     }
 
-    /// Pulls `image`, with the registry's credentials when it is the platform's.
+    /// Pulls `image`, with the registry's credentials when it is the platform's. A pull
+    /// the engine reports no progress of for [`PULL_STALL`] (or what
+    /// [`Engine::with_pull_stall`] says) is given up (the engine
+    /// cancels it when the request goes) with [`Error::RequestTimeoutError`]: the
+    /// engine's request timeout does not cover a stream, and a stuck pull would hold up
+    /// whoever waits on it, the scheduler's every run.
     pub(crate) async fn pull(&self, image: &str) -> Result<(), Error> {
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
         let credentials = self.registry.as_ref().and_then(|r| r.credentials_for(image));
         let mut progress = self.docker.create_image(Some(options), None, credentials);
-        while let Some(step) = progress.next().await {
-            step?;
+        loop {
+            match tokio::time::timeout(self.pull_stall, progress.next()).await {
+                Ok(Some(step)) => {
+                    step?;
+                }
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    tracing::warn!(
+                        image,
+                        stall_secs = self.pull_stall.as_secs(),
+                        "the pull makes no progress; giving up"
+                    );
+                    return Err(Error::RequestTimeoutError);
+                }
+            }
         }
-        Ok(())
     }
 
     /// Starts an exited container again.

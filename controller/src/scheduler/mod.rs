@@ -47,6 +47,8 @@ pub const INTERVAL: Duration = Duration::from_secs(5);
 /// How often it reconciles while a rollout, a health check, a drain or a backoff is
 /// under way.
 pub const BUSY_INTERVAL: Duration = Duration::from_millis(250);
+/// A reconcile that takes this long is logged: every rollout waits on it.
+pub const SLOW_RUN: Duration = Duration::from_secs(30);
 /// The longest wait before an exited process is restarted.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A process that ran this long before it exited starts its backoff over.
@@ -230,6 +232,34 @@ struct Memory {
     started: BTreeMap<String, i64>,
     /// The release phases under way here, by app and release.
     phases: BTreeSet<(String, i64)>,
+}
+
+/// Runs `check` of container `id` in a task: its health is [`Health::Checking`] until
+/// the check ends, then what the check found, and the scheduler is nudged. Memory is
+/// held while the task is spawned, so the task's verdict always comes after the
+/// `Checking` it replaces: a check that passes at once (a task that ran before its
+/// spawner got on) must not be overwritten, which would leave the process checking for
+/// ever with no check left to end it.
+fn spawn_check(
+    memory: &Arc<Mutex<Memory>>,
+    nudge: &Nudge,
+    id: String,
+    check: impl Future<Output = Health> + Send + 'static,
+) {
+    let mut held = memory.lock().unwrap_or_else(PoisonError::into_inner);
+    held.health.insert(id.clone(), Health::Checking);
+    let task = tokio::spawn({
+        let (memory, nudge, id) = (memory.clone(), nudge.clone(), id.clone());
+        async move {
+            let health = check.await;
+            let mut memory = memory.lock().unwrap_or_else(PoisonError::into_inner);
+            memory.checks.remove(&id);
+            memory.health.insert(id, health);
+            drop(memory);
+            nudge.nudge();
+        }
+    });
+    held.checks.insert(id, task.abort_handle());
 }
 
 /// The wait before the restart after `restarts` restarts: 1 s, 2 s, 4 s, ... up to
@@ -446,27 +476,12 @@ impl Scheduler {
                 continue;
             }
             let Some((addr, check, process)) = check_of(c) else { continue };
-            let id = c.id.clone();
-            let memory = self.memory.clone();
-            let nudge = self.nudge.clone();
-            let task = tokio::spawn({
-                let id = id.clone();
-                async move {
-                    let result = health::watch(addr, &check, &process).await;
-                    let health = match result {
-                        Ok(()) => Health::Healthy,
-                        Err(reason) => Health::Failed(reason),
-                    };
-                    let mut memory = memory.lock().unwrap_or_else(PoisonError::into_inner);
-                    memory.checks.remove(&id);
-                    memory.health.insert(id, health);
-                    drop(memory);
-                    nudge.nudge();
+            spawn_check(&self.memory, &self.nudge, c.id.clone(), async move {
+                match health::watch(addr, &check, &process).await {
+                    Ok(()) => Health::Healthy,
+                    Err(reason) => Health::Failed(reason),
                 }
             });
-            let mut memory = self.memory();
-            memory.health.insert(id.clone(), Health::Checking);
-            memory.checks.insert(id, task.abort_handle());
         }
     }
 
@@ -686,12 +701,19 @@ impl Scheduler {
         tracing::info!(platform = %self.engine.platform(), "the scheduler is running");
         loop {
             let mut busy = false;
+            let began = tokio::time::Instant::now();
             tokio::select! {
                 () = &mut shutdown => break,
                 result = self.reconcile() => match result {
                     Ok(report) => busy = report.busy,
                     Err(e) => tracing::warn!(error = %ErrorChain(&e), "reconcile failed; retrying on the next run"),
                 }
+            }
+            if began.elapsed() >= SLOW_RUN {
+                tracing::warn!(
+                    secs = began.elapsed().as_secs(),
+                    "a reconcile took long; rollouts waited on it"
+                );
             }
             let wait = if busy { BUSY_INTERVAL } else { INTERVAL };
             tokio::select! {
@@ -763,6 +785,43 @@ fn short(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_that_passes_at_once_leaves_the_container_healthy() {
+        // Spawned from outside the runtime's workers, a ready check runs on a worker
+        // at once, racing its spawner: the verdict must win over `Checking` every time.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        let memory: Arc<Mutex<Memory>> = Arc::default();
+        let nudge = Nudge::default();
+        let ids: Vec<String> = (0..2000).map(|n| format!("c{n}")).collect();
+        {
+            let _inside = runtime.enter();
+            for id in &ids {
+                spawn_check(&memory, &nudge, id.clone(), std::future::ready(Health::Healthy));
+            }
+        }
+        runtime.block_on(async {
+            for _ in 0..500 {
+                if memory.lock().unwrap().checks.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let memory = memory.lock().unwrap();
+        assert!(memory.checks.is_empty(), "every check ended and said so");
+        let checking: Vec<&String> = ids.iter().filter(|id| memory.health[*id] != Health::Healthy).collect();
+        assert!(
+            checking.is_empty(),
+            "{} containers stay checking: {:?}",
+            checking.len(),
+            &checking[..checking.len().min(5)]
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {

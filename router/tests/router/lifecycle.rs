@@ -123,3 +123,84 @@ async fn shutdown_cuts_requests_that_outlast_the_grace_period() {
     assert!(outcome.is_err(), "the request was cut, not answered: {outcome:?}");
     router.join().await.unwrap();
 }
+
+/// Sends a keep-alive `GET /` for `host` on `stream` and reads the whole answer: its
+/// head (lowercase) and body; `None` when the connection closed before an answer.
+async fn keep_alive_get(stream: &mut TcpStream, host: &str) -> Option<(String, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .map(|n| n.trim().parse().unwrap())
+        .expect("a content-length");
+    let mut body = bytes.split_off(head_end);
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((head, body))
+}
+
+#[tokio::test]
+async fn a_drain_answers_the_next_request_of_a_kept_alive_connection_and_closes_idle_ones_later() {
+    use tokio::io::AsyncReadExt;
+    let backend = TestBackend::spawn("kept").await;
+    let feed = TestFeed::spawn(table(1, vec![("kept.paas.test", route("kept", &[backend.addr]))])).await;
+    let mut router = TestRouter::spawn_fed(&feed, 1).await;
+    let connect = || async { TcpStream::connect(router.addr).await.unwrap() };
+    let (mut probe, mut busy, mut idle) = (connect().await, connect().await, connect().await);
+    for stream in [&mut probe, &mut busy, &mut idle] {
+        let (head, _) = keep_alive_get(stream, "kept.paas.test").await.expect("an answer before the drain");
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(!head.contains("connection: close"), "kept alive before the drain: {head}");
+    }
+
+    router.shutdown();
+    // A client sending on its kept-alive connection all along is answered every time,
+    // until an answer says the connection closes: the drain has begun.
+    loop {
+        let (head, _) = keep_alive_get(&mut probe, "kept.paas.test")
+            .await
+            .expect("every request on a kept-alive connection is answered during the drain");
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        if head.contains("connection: close") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A connection idle when the drain began, whose client sends its next request now:
+    // answered, and told that the connection closes; then closed.
+    let (head, _) = keep_alive_get(&mut busy, "kept.paas.test")
+        .await
+        .expect("the request sent during the drain is answered");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), busy.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "the connection closes after that answer: {read:?} {rest:?}");
+    let addr = router.addr;
+    eventually("the listener to close", || async { TcpStream::connect(addr).await.is_err().then_some(()) })
+        .await;
+
+    // The connection that stays idle is closed after the linger.
+    let read = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "the idle connection is closed: {read:?}");
+    router.join().await.unwrap();
+}

@@ -7,6 +7,7 @@ mod defences;
 mod feed;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod proxy;
 mod slow;
 mod tls;

@@ -119,6 +119,21 @@ async fn stalled_heads_handshakes_and_bodies_are_closed_in_time_while_others_are
 async fn an_upload_that_keeps_progressing_outlasts_the_body_timeout() {
     let hello = TestBackend::spawn("hello").await;
     let router = slow_router(&hello, |_| {}).await;
+    slow_upload(&router).await;
+}
+
+#[tokio::test]
+async fn an_upload_longer_than_the_response_timeout_is_answered() {
+    // The process can only answer once the body is in: its time to answer counts from
+    // the body's last byte, not from the request's head.
+    let hello = TestBackend::spawn("hello").await;
+    let router = slow_router(&hello, |config| config.response_timeout = TIMEOUT).await;
+    slow_upload(&router).await;
+}
+
+/// Uploads a body one byte per 200 ms (over twice [`TIMEOUT`]) and checks that the
+/// process got it whole and answered.
+async fn slow_upload(router: &TestRouter) {
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     let body = b"slow and steady";
     let head = format!(

@@ -10,5 +10,6 @@ mod concurrency;
 mod config_releases;
 mod domains_formation;
 mod events;
+mod registration;
 mod routing;
 mod users_tokens;

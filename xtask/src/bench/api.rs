@@ -58,15 +58,11 @@ impl Options {
     /// Parses the arguments after `bench api`.
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut options = Self { apps: DEFAULT_APPS, requests: DEFAULT_REQUESTS };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let target = match arg.as_str() {
-                "--apps" => &mut options.apps,
-                "--requests" => &mut options.requests,
-                other => bail!("unknown option `{other}` for `bench api`; see `cargo xtask help`"),
-            };
-            *target = super::count(arg, args.next())?;
-        }
+        super::parse_counts(
+            "api",
+            args,
+            &mut [("--apps", &mut options.apps), ("--requests", &mut options.requests)],
+        )?;
         if options.requests < CONCURRENCY {
             bail!("`--requests` must be at least {CONCURRENCY} (one per client thread)");
         }

@@ -57,16 +57,11 @@ impl Options {
     /// Parses the arguments after `bench dashboard`.
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut options = Self { apps: DEFAULT_APPS, requests: DEFAULT_REQUESTS };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--apps" => options.apps = super::count("--apps", args.next())?,
-                "--requests" => options.requests = super::count("--requests", args.next())?,
-                other => bail!(
-                    "unknown option `{other}` for `bench dashboard`; it takes --apps N and --requests N"
-                ),
-            }
-        }
+        super::parse_counts(
+            "dashboard",
+            args,
+            &mut [("--apps", &mut options.apps), ("--requests", &mut options.requests)],
+        )?;
         Ok(options)
     }
 

@@ -77,13 +77,7 @@ impl Options {
     /// Parses the arguments after `bench deploy`.
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut options = Self { runs: DEFAULT_RUNS };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--runs" => options.runs = super::count(arg, args.next())?,
-                other => bail!("unknown option `{other}` for `bench deploy`; see `cargo xtask help`"),
-            }
-        }
+        super::parse_counts("deploy", args, &mut [("--runs", &mut options.runs)])?;
         Ok(options)
     }
 

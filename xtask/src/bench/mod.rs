@@ -9,6 +9,8 @@
 //!   image (config change, rollback) and for `scale web=10` from 1, until healthy and
 //!   routed, beside the same by hand with the docker CLI.
 //! - `dashboard` (`dashboard.rs`): the time of the dashboard's pages with 200 apps.
+//! - `router` (`router.rs`, `router/`): the router beside nginx and HAProxy: keep-alive
+//!   throughput, latency at a fixed rate, full TLS handshakes, errors under route changes.
 //!
 //! What they share lives here and in these modules: `server.rs` starts a release-build
 //! `paasd` on free loopback ports and talks to its API; `platform.rs` prepares the
@@ -27,6 +29,7 @@ mod platform;
 mod probe;
 mod report;
 mod rollout;
+mod router;
 mod server;
 
 use std::net::TcpListener;
@@ -48,20 +51,23 @@ pub enum Options {
     Rollout(rollout::Options),
     /// `bench dashboard ...`.
     Dashboard(dashboard::Options),
+    /// `bench router ...`.
+    Router(router::Options),
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let Some((which, rest)) = args.split_first() else {
-            bail!("`bench` needs a benchmark: `cargo xtask bench api`, `bench deploy`, `bench rollout` or `bench dashboard`");
+            bail!("`bench` needs a benchmark: `cargo xtask bench api`, `bench deploy`, `bench rollout`, `bench dashboard` or `bench router`");
         };
         match which.as_str() {
             "api" => Ok(Self::Api(api::Options::parse(rest)?)),
             "deploy" => Ok(Self::Deploy(deploy::Options::parse(rest)?)),
             "rollout" => Ok(Self::Rollout(rollout::Options::parse(rest)?)),
             "dashboard" => Ok(Self::Dashboard(dashboard::Options::parse(rest)?)),
+            "router" => Ok(Self::Router(router::Options::parse(rest)?)),
             other => bail!(
-                "unknown benchmark `{other}`; the benchmarks are `api`, `deploy`, `rollout` and `dashboard`"
+                "unknown benchmark `{other}`; the benchmarks are `api`, `deploy`, `rollout`, `dashboard` and `router`"
             ),
         }
     }
@@ -73,6 +79,7 @@ impl Options {
             Self::Deploy(options) => options.args(),
             Self::Rollout(options) => options.args(),
             Self::Dashboard(options) => options.args(),
+            Self::Router(options) => options.args(),
         }
     }
 }
@@ -93,7 +100,22 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Options::Deploy(options) => deploy::run(options),
         Options::Rollout(options) => rollout::run(options),
         Options::Dashboard(options) => dashboard::run(options),
+        Options::Router(options) => router::run(options),
     }
+}
+
+/// Parses the `--flag N` options of `bench <bench>` into the counts `flags` names; an
+/// option it does not name is an error.
+fn parse_counts(bench: &str, args: &[String], flags: &mut [(&str, &mut usize)]) -> anyhow::Result<()> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some((_, target)) = flags.iter_mut().find(|(flag, _)| flag == arg) else {
+            let known: Vec<String> = flags.iter().map(|(flag, _)| format!("{flag} N")).collect();
+            bail!("unknown option `{arg}` for `bench {bench}`; it takes {}", known.join(" and "));
+        };
+        **target = count(arg, args.next())?;
+    }
+    Ok(())
 }
 
 /// The number given to a `--flag N` option: at least 1.
@@ -183,6 +205,17 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn counts_are_parsed_and_an_unknown_flag_names_the_known_ones() {
+        let (mut apps, mut requests) = (1, 2);
+        let mut flags = [("--apps", &mut apps), ("--requests", &mut requests)];
+        parse_counts("api", &args("--requests 7 --apps 3"), &mut flags).unwrap();
+        assert_eq!((apps, requests), (3, 7));
+        let mut flags = [("--runs", &mut apps)];
+        let refused = parse_counts("deploy", &args("--fast"), &mut flags).unwrap_err().to_string();
+        assert_eq!(refused, "unknown option `--fast` for `bench deploy`; it takes --runs N");
     }
 
     #[test]

@@ -90,13 +90,7 @@ impl Options {
     /// Parses the arguments after `bench rollout`.
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut options = Self { runs: DEFAULT_RUNS };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--runs" => options.runs = super::count(arg, args.next())?,
-                other => bail!("unknown option `{other}` for `bench rollout`; see `cargo xtask help`"),
-            }
-        }
+        super::parse_counts("rollout", args, &mut [("--runs", &mut options.runs)])?;
         Ok(options)
     }
 
