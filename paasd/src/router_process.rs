@@ -348,7 +348,9 @@ pub async fn ensure(spec: &RouterSpec) -> Result<RouterProcess, RouterProcessErr
                     start(spec, process.binary.clone(), process.state_dir.clone(), &fingerprint, Some(old))
                         .await;
                 return match successor {
-                    Err(e @ RouterProcessError::Exited { .. }) if running(old) => {
+                    Err(e @ RouterProcessError::Exited { .. })
+                        if is_router(old, &process.binary, &process.state_dir) =>
+                    {
                         tracing::warn!(pid = old, error = %e, "the new router did not take over; replacing the old one by stopping it");
                         stop_pid(old, &process.binary, &process.state_dir).await?;
                         start(spec, process.binary, process.state_dir, &fingerprint, None).await
@@ -451,13 +453,15 @@ async fn start(
             });
         }
         // A predecessor answers too until it has handed over; it exits once drained.
-        let predecessor_gone = predecessor.is_none_or(|old| !running(old));
+        let predecessor_gone =
+            predecessor.is_none_or(|old| !is_router(old, &process.binary, &process.state_dir));
         if predecessor_gone && answers_http(spec.http_addr).await {
             tracing::info!(pid, addr = %spec.http_addr, log = %log_path.display(), "started the router");
             return Ok(process);
         }
         if Instant::now() >= deadline {
-            if let Some(old) = predecessor.filter(|old| running(*old)) {
+            if let Some(old) = predecessor.filter(|old| is_router(*old, &process.binary, &process.state_dir))
+            {
                 if answers_http(spec.http_addr).await {
                     tracing::warn!(pid = old, "the old router still runs after its drain: stopping it");
                     stop_pid(old, &process.binary, &process.state_dir).await?;
@@ -683,6 +687,31 @@ fn identify(pid: u32, binary: &Path, state_dir: &Path) -> Identity {
     }
 }
 
+/// Whether `pid` is our router: run from `binary` for `state_dir`.
+fn is_router(pid: u32, binary: &Path, state_dir: &Path) -> bool {
+    matches!(identify(pid, binary, state_dir), Identity::Router { .. })
+}
+
+/// SIGKILLs the router the pid file in `state_dir` names if that pid is still a router
+/// run from `binary` for `state_dir`, and not a program that has been given the pid
+/// since. For tests, whose routers go with them; whether one was killed.
+pub fn kill_recorded(state_dir: &Path, binary: &Path) -> bool {
+    match recorded_pid(state_dir) {
+        Some(pid) if runs_router(pid, state_dir, binary) => signal(pid, Signal::KILL, "SIGKILL").is_ok(),
+        _ => false,
+    }
+}
+
+/// Whether `pid` is (still) a router run from `binary` for `state_dir`; a pid alone
+/// says nothing once its process has exited, as another may be given it.
+pub fn runs_router(pid: u32, state_dir: &Path, binary: &Path) -> bool {
+    // As `ensure` saw them when it started the router.
+    let (Ok(state_dir), Ok(binary)) = (fs::canonicalize(state_dir), fs::canonicalize(binary)) else {
+        return false;
+    };
+    is_router(pid, &binary, &state_dir)
+}
+
 fn signal(pid: u32, signal: Signal, name: &'static str) -> Result<(), RouterProcessError> {
     let Some(raw) = rustix_pid(pid) else { return Ok(()) };
     match rustix::process::kill_process(raw, signal) {
@@ -707,14 +736,16 @@ async fn wait_exit(pid: u32, timeout: Duration) -> bool {
 
 /// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL if it is still our router.
 async fn stop_pid(pid: u32, binary: &Path, state_dir: &Path) -> Result<(), RouterProcessError> {
-    if !running(pid) {
+    if !is_router(pid, binary, state_dir) {
+        // Gone, and the pid perhaps another program's since: pids come round again
+        // quickly on a busy machine (`kernel.pid_max` may be 32768).
         return Ok(());
     }
     signal(pid, Signal::TERM, "SIGTERM")?;
     if wait_exit(pid, STOP_GRACE).await {
         return Ok(());
     }
-    if !matches!(identify(pid, binary, state_dir), Identity::Router { .. }) {
+    if !is_router(pid, binary, state_dir) {
         // It exited and the pid was taken since.
         return Ok(());
     }

@@ -77,6 +77,11 @@ impl DockerCleanup {
 
 impl Drop for DockerCleanup {
     fn drop(&mut self) {
+        // A failing test's containers are shown before they go: the guard is usually
+        // dropped before the platform, whose own report would find none left.
+        if std::thread::panicking() {
+            eprintln!("--- containers, before their removal:\n{}", describe_platform(&self.platform));
+        }
         remove_platform(&self.platform);
     }
 }
@@ -90,11 +95,27 @@ fn docker_now(args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Every container of the platform `platform`, running or not, a line each: name,
-/// status and image, for a failing test's report.
+/// Every container of the platform `platform`, running or not, for a failing test's
+/// report: name, status, image and how it ended (exit code, OOM kill, when), then the
+/// last lines of its output.
 pub fn describe_platform(platform: &str) -> String {
     let filter = format!("label=paas.platform={platform}");
-    docker_now(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.Status}} {{.Image}}"])
+    let ids = docker_now(&["ps", "-aq", "--filter", &filter]);
+    let format = "{{.Name}} {{.State.Status}} {{.Config.Image}} exit={{.State.ExitCode}} \
+                  oom={{.State.OOMKilled}} started={{.State.StartedAt}} finished={{.State.FinishedAt}}";
+    let mut out = String::new();
+    for id in ids.split_whitespace() {
+        out += &docker_now(&["inspect", "--format", format, id]);
+        let logs = std::process::Command::new("docker")
+            .args(["logs", "--timestamps", "--tail", "15", id])
+            .output()
+            .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+            .unwrap_or_default();
+        for line in logs.lines() {
+            out += &format!("    {line}\n");
+        }
+    }
+    out
 }
 
 /// Removes every container of the platform `platform` and its network, now.

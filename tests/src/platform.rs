@@ -436,10 +436,8 @@ impl Drop for TestPlatform {
             }
         }
         // The router outlives paasd by design; a test's router goes with its platform.
-        if self.config.router.is_some() {
-            if let Some(pid) = paasd::router_process::recorded_pid(&self.config.data_dir.join("router")) {
-                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).output();
-            }
+        if let Some(router) = &self.config.router {
+            paasd::router_process::kill_recorded(&self.config.data_dir.join("router"), &router.binary);
         }
         // Its processes too, also when the test's own guard was dropped first.
         if was_running && self.config.docker {

@@ -50,6 +50,8 @@ impl Paasd {
         let env = vec![
             ("PAAS_API_ADDR", api.clone()),
             ("PAAS_HTTP_ADDR", router.clone()),
+            // Not the default port, which another test's platform may hold.
+            ("PAAS_HTTPS_ADDR", free_addr()),
             ("PAAS_BUILDER_ADDR", builder),
             ("PAAS_REGISTRY_GATEWAY_ADDR", free_addr()),
             ("PAAS_REGISTRY_TOKEN_ADDR", free_addr()),
@@ -104,9 +106,7 @@ impl Paasd {
 impl Drop for Paasd {
     fn drop(&mut self) {
         self.kill_9();
-        if let Some(pid) = paasd::router_process::recorded_pid(&self.data_dir.join("router")) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
-        }
+        paasd::router_process::kill_recorded(&self.data_dir.join("router"), &workspace_binary("paas-router"));
         if let Some(pid) = paasd::registry::recorded_registry_pid(&self.data_dir) {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(self.data_dir.to_string_lossy().as_ref()) {
