@@ -191,7 +191,7 @@ impl Proxy {
             upgrade::set_upgrade_headers(&mut parts.headers, client_upgrade.protocol.clone());
         }
         let (mut response, upstream) =
-            self.forward(entry, first, &parts, &path_and_query, body, client_upgrade, peer).await;
+            self.forward(entry, first, parts, &path_and_query, body, client_upgrade, peer).await;
         if entry.tls_enforce && listener.tls {
             response = https_policy::with_hsts(response);
         }
@@ -251,7 +251,7 @@ impl Proxy {
         &self,
         entry: &'e Entry,
         first: usize,
-        parts: &Parts,
+        mut parts: Parts,
         path_and_query: &PathAndQuery,
         body: Incoming,
         client_upgrade: Option<ClientUpgrade>,
@@ -262,12 +262,17 @@ impl Proxy {
         let count = entry.upstreams.len();
         let mut upstream = &entry.upstreams[first];
         let mut outcome = Outcome::Unreachable;
-        for attempt in 0..count.min(2) {
+        let attempts = count.min(2);
+        for attempt in 0..attempts {
             upstream = &entry.upstreams[(first + attempt) % count];
             let mut forward = Request::new(body.attempt());
             *forward.method_mut() = parts.method.clone();
             *forward.version_mut() = Version::HTTP_11;
-            *forward.headers_mut() = parts.headers.clone();
+            // The last attempt takes the headers; only an earlier one needs a copy.
+            *forward.headers_mut() = match attempt + 1 == attempts {
+                true => std::mem::take(&mut parts.headers),
+                false => parts.headers.clone(),
+            };
             *forward.uri_mut() = Uri::builder()
                 .scheme(Scheme::HTTP)
                 .authority(upstream.authority.clone())
