@@ -694,11 +694,10 @@ fn is_router(pid: u32, binary: &Path, state_dir: &Path) -> bool {
 
 /// SIGKILLs the router the pid file in `state_dir` names if that pid is still a router
 /// run from `binary` for `state_dir`, and not a program that has been given the pid
-/// since. For tests, whose routers go with them; whether one was killed.
-pub fn kill_recorded(state_dir: &Path, binary: &Path) -> bool {
-    match recorded_pid(state_dir) {
-        Some(pid) if runs_router(pid, state_dir, binary) => signal(pid, Signal::KILL, "SIGKILL").is_ok(),
-        _ => false,
+/// since. For tests, whose routers go with them.
+pub fn kill_recorded(state_dir: &Path, binary: &Path) {
+    if let Some(pid) = recorded_pid(state_dir).filter(|pid| runs_router(*pid, state_dir, binary)) {
+        let _ = signal(pid, Signal::KILL, "SIGKILL");
     }
 }
 

@@ -357,7 +357,7 @@ impl TestPlatform {
 
 /// SIGKILLs `pid` if its command line names a file under `data_dir` (a pid file may
 /// name a pid that another program has since been given).
-fn kill_if_serving(pid: u32, data_dir: &std::path::Path) {
+pub fn kill_if_serving(pid: u32, data_dir: &std::path::Path) {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let dir = data_dir.to_string_lossy();
     if String::from_utf8_lossy(&cmdline).contains(dir.as_ref()) {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use paas_tests::checkout::{Checkout, ImageCleanup};
 use paas_tests::docker::{containers, DockerCleanup};
+use paas_tests::platform::kill_if_serving;
 use paas_tests::{eventually, workspace_binary, ApiClient, TestDatabase, PASSWORD};
 use reqwest::Method;
 use serde_json::json;
@@ -108,10 +109,7 @@ impl Drop for Paasd {
         self.kill_9();
         paasd::router_process::kill_recorded(&self.data_dir.join("router"), &workspace_binary("paas-router"));
         if let Some(pid) = paasd::registry::recorded_registry_pid(&self.data_dir) {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(self.data_dir.to_string_lossy().as_ref()) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
-            }
+            kill_if_serving(pid, &self.data_dir);
         }
     }
 }
