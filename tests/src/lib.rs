@@ -12,6 +12,7 @@ pub mod database;
 pub mod deployer;
 pub mod docker;
 pub mod load;
+pub mod panic_message;
 pub mod platform;
 pub mod webdriver;
 

@@ -65,6 +65,7 @@ pub async fn spawn_controller_with(adjust: impl FnOnce(&mut PaasdConfig)) -> Tes
         acme: paas_controller::acme::AcmeConfig::default(),
     };
     adjust(&mut config);
+    crate::panic_message::record();
     let (shutdown, task) = start(&mut config, listener);
     let platform = TestPlatform {
         url: format!("http://{addr}"),
@@ -404,6 +405,9 @@ impl TestPlatform {
         }
         if let Ok(id) = std::fs::read_to_string(data.join(paasd::PLATFORM_ID_FILE)) {
             eprintln!("--- containers:\n{}", crate::docker::describe_platform(id.trim()));
+        }
+        if let Some(message) = crate::panic_message::last() {
+            eprintln!("--- the test failed, {message}");
         }
     }
 }

@@ -354,7 +354,11 @@ impl Scheduler {
             drain_ms: ms(self.config.drain),
         });
         let mut report = Report::default();
-        for action in &planned.actions {
+        // A release is up once the routers can reach it: its promotions wait until the
+        // table that routes to its processes is published, below.
+        let (promotions, actions): (Vec<&Action>, Vec<&Action>) =
+            planned.actions.iter().partition(|a| matches!(a, Action::Promote { .. }));
+        for action in actions {
             self.carry_out(action, &actual, &mut report).await;
         }
         let routed = {
@@ -388,6 +392,9 @@ impl Scheduler {
                 || memory.backoff.values().any(|b| b.not_before > now);
         }
         self.routes.set_backends(&self.db, &self.domain, routed).await?;
+        for action in promotions {
+            self.carry_out(action, &actual, &mut report).await;
+        }
         Ok(report)
     }
 
