@@ -516,8 +516,8 @@ fn doc_section(
         "Three proxies run at once, each measured in turn, in front of one backend: a second nginx (1 worker, on \
          the load CPU) answering every request with a 2-byte body (`a\\n` on one port, `b\\n` on another, so an \
          answer tells which served it). The app is `{HOST}`. The proxies have one CPU to themselves and one \
-         worker each (nginx `worker_processes 1`, HAProxy `nbthread 1`, the router's tokio runtime sizes itself \
-         to the one CPU it may use) and the same settings where they have a say: an access line per request \
+         worker each (nginx `worker_processes 1`, HAProxy `nbthread 1`, the router, allowed one CPU, runs a \
+         single-threaded tokio runtime) and the same settings where they have a say: an access line per request \
          to a file (the router as paasd starts it, `PAAS_LOG=info`, also posting access lines to the feed), \
          client keep-alive for 30 s idle with no cap on requests per connection, pooled keep-alive connections \
          to the backend kept 90 s (nginx `upstream` `keepalive`, HAProxy `http-reuse always`), TLS 1.2 and 1.3 \
