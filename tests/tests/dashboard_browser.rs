@@ -146,4 +146,7 @@ async fn a_person_scales_rolls_back_and_reveals_config_in_the_browser() {
         console_errors(&browser, &mut errors);
         assert!(errors.is_empty(), "the browser's console has errors: {errors:#?}");
     });
+    // Stopped before the guards remove its containers and images, so that its scheduler
+    // does not start the app again (and pull its image back) meanwhile.
+    d.platform.stop().await.expect("paasd stops cleanly");
 }
