@@ -1,6 +1,11 @@
-//! Access lines: one [`AccessRecord`] per request answered for an app, written to the
-//! router's own log (target `paas_router::access`) and shipped to the controller, which
-//! shows them among the app's logs (`paas logs`).
+//! Access lines: one [`AccessRecord`] per request answered for an app, shipped to the
+//! controller, which shows them among the app's logs (`paas logs`), and written to the
+//! router's own log (target `paas_router::access`).
+//!
+//! A shipped record is written to the router's own log only at debug level
+//! (`PAAS_LOG=paas_router::access=debug`): the app's log stream is where access lines
+//! are read, and at production rates they would fill the router's log, which is only
+//! rotated when a router starts. Without a feed they are logged at info.
 //!
 //! A request's record is finished when its response body is done (or the client went
 //! away), so it carries the bytes sent and the whole service time: [`AccessLog::wrap`]
@@ -37,6 +42,25 @@ const QUEUE: usize = 8192;
 const LINGER: Duration = Duration::from_millis(200);
 /// How long a post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Writes `$record` to the router's log at `$level`.
+macro_rules! log_record {
+    ($level:expr, $record:expr) => {
+        tracing::event!(
+            target: "paas_router::access",
+            $level,
+            app = %$record.app,
+            method = %$record.method,
+            host = %$record.host,
+            path = %$record.path,
+            status = $record.status,
+            bytes = $record.bytes,
+            us = $record.service_us,
+            process = $record.upstream.as_deref().unwrap_or("-"),
+            request_id = %$record.request_id,
+        )
+    };
+}
 
 /// Where finished records go: the router's log and, with a feed, the shipper's queue.
 #[derive(Clone)]
@@ -79,22 +103,16 @@ impl AccessLog {
     }
 
     fn finish(&self, record: AccessRecord) {
-        tracing::info!(
-            target: "paas_router::access",
-            app = %record.app,
-            method = %record.method,
-            host = %record.host,
-            path = %record.path,
-            status = record.status,
-            bytes = record.bytes,
-            us = record.service_us,
-            process = record.upstream.as_deref().unwrap_or("-"),
-            request_id = %record.request_id,
-        );
-        if let Some(queue) = &self.queue {
-            if queue.try_send(record).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+        match &self.queue {
+            Some(queue) => {
+                // Shipped lines reach the router's log only when asked for
+                // (`PAAS_LOG=paas_router::access=debug`).
+                log_record!(tracing::Level::DEBUG, record);
+                if queue.try_send(record).is_err() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
+            None => log_record!(tracing::Level::INFO, record),
         }
     }
 }

@@ -70,6 +70,10 @@ pub fn normalise_host(raw: &str) -> Option<String> {
 /// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the body
 /// again) and `Upgrade`. `Host` stays even when `Connection` names it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one look at each name spares them the removals.
+    if !headers.keys().any(may_be_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -81,16 +85,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        CONNECTION,
-        KEEP_ALIVE,
-        PROXY_AUTHENTICATE,
-        PROXY_AUTHORIZATION,
-        TE,
-        TRAILER,
-        TRANSFER_ENCODING,
-        UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     let proxy: Vec<HeaderName> = headers
@@ -101,6 +96,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in proxy {
         headers.remove(name);
     }
+}
+
+/// The hop-by-hop headers every message loses, whatever its `Connection` says.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Whether `name` is hop-by-hop, or may be (every `proxy...` name): a message with
+/// none of these has nothing to strip (only `Connection` names more).
+fn may_be_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name.as_str().starts_with("proxy")
 }
 
 /// What the router tells an app about a request.
@@ -180,10 +193,19 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 
 /// A random UUID (version 4), the form Heroku's router uses.
 pub fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-    let hex = format!("{n:032x}");
-    let id = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
-    HeaderValue::try_from(id).expect("hex digits and dashes are a header value")
+    // 8-4-4-4-12 hex digits, most significant first.
+    let mut id = [b'-'; 36];
+    let mut digit = 0;
+    for (i, byte) in id.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        *byte = HEX[((n >> (124 - 4 * digit)) & 0xf) as usize];
+        digit += 1;
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits and dashes are a header value")
 }
 
 #[cfg(test)]
@@ -239,6 +261,27 @@ mod tests {
         let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn any_one_hop_by_hop_header_goes_and_others_stay() {
+        for name in
+            ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy", "proxy-x"]
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, HeaderValue::from_static("a.example.com"));
+            headers.insert(HeaderName::from_static("x-a"), HeaderValue::from_static("1"));
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("x-a"));
+            strip_hop_by_hop(&mut headers);
+            let left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+            let expected: &[&str] = if name == "connection" { &["host"] } else { &["host", "x-a"] };
+            assert_eq!(left, expected, "{name}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("a.example.com"));
+        headers.insert(HeaderName::from_static("proxyish-but-kept"), HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 2);
     }
 
     #[test]
@@ -316,6 +359,11 @@ mod tests {
         }
         let id = new_request_id();
         let id = id.to_str().unwrap();
+        let uuid_shape = id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        });
+        assert!(id.len() == 36 && uuid_shape, "{id}");
         assert_eq!(id.as_bytes()[14], b'4', "{id}");
         assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{id}");
         assert_ne!(new_request_id(), new_request_id());

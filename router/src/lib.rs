@@ -48,6 +48,7 @@ mod table;
 mod tasks;
 pub mod tls;
 mod upgrade;
+mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;

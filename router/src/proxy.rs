@@ -23,11 +23,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::http::request::Parts;
-use hyper::http::uri::{PathAndQuery, Scheme};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use paas_core::access::{self, AccessRecord};
 
@@ -40,18 +37,17 @@ use crate::metrics::{Metrics, Served, UpstreamError};
 use crate::table::{Entry, Routes, Target, Upstream};
 use crate::tasks::TaskGroup;
 use crate::upgrade::{self, ClientUpgrade};
+use crate::upstream::{Pool, UpstreamBody};
 use crate::{RouterConfig, TrustedProxies};
 
 /// The body of every response the router sends.
 pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
-/// How long an idle pooled connection to a process is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
 /// The proxy: the routes, a connection pool to the processes, and what it tells them.
 pub(crate) struct Proxy {
     routes: Arc<Routes>,
-    client: Client<HttpConnector, RetryBody>,
+    /// The keep-alive connections to the processes.
+    pool: Arc<Pool>,
     response_timeout: Duration,
     /// The largest request body passed on.
     max_body_bytes: u64,
@@ -67,17 +63,14 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
+    /// The proxy of `routes`; its connection pool's sweeper runs on a task of its own
+    /// (so this needs a tokio runtime) until the proxy is dropped.
     pub fn new(routes: Arc<Routes>, config: &RouterConfig, access: AccessLog) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let (pool, sweeper) = Pool::new(config.connect_timeout);
+        tokio::spawn(sweeper);
         Self {
             routes,
-            client,
+            pool,
             response_timeout: config.response_timeout,
             max_body_bytes: config.max_body_bytes,
             tunnels: TaskGroup::default(),
@@ -273,14 +266,9 @@ impl Proxy {
                 true => std::mem::take(&mut parts.headers),
                 false => parts.headers.clone(),
             };
-            *forward.uri_mut() = Uri::builder()
-                .scheme(Scheme::HTTP)
-                .authority(upstream.authority.clone())
-                .path_and_query(path_and_query.clone())
-                .build()
-                .expect("an authority and a path make a URI");
+            *forward.uri_mut() = Uri::from(path_and_query.clone());
             let answered = tokio::select! {
-                answered = self.client.request(forward) => Ok(answered),
+                answered = self.pool.send(upstream.addr, forward) => Ok(answered),
                 () = body.overdue(self.response_timeout) => Err(()),
             };
             outcome = match answered {
@@ -313,12 +301,18 @@ impl Proxy {
             Outcome::Answered(mut response) => match (upgrade::switched(&response), client_upgrade) {
                 (Some(protocol), Some(client)) => {
                     let upstream_connection = hyper::upgrade::on(&mut response);
+                    let (mut parts, body) = response.into_parts();
+                    if let Some(driver) = body.into_upgrade_driver() {
+                        self.tunnels.spawn(driver);
+                    }
                     let what = format!("{} {}", entry.target, upstream.process);
                     upgrade::splice(&self.tunnels, client.connection, upstream_connection, peer, what);
-                    let (mut parts, body) = response.into_parts();
                     headers::strip_hop_by_hop(&mut parts.headers);
                     upgrade::set_upgrade_headers(&mut parts.headers, protocol);
-                    Response::from_parts(parts, body.boxed())
+                    Response::from_parts(
+                        parts,
+                        http_body_util::Empty::new().map_err(|never| match never {}).boxed(),
+                    )
                 }
                 _ if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
                     series.upstream_error(UpstreamError::Failed);
@@ -361,7 +355,7 @@ pub(crate) struct Listener {
 }
 
 enum Outcome {
-    Answered(Response<Incoming>),
+    Answered(Response<UpstreamBody>),
     /// Not connected; the request was not sent.
     Unreachable,
     /// Connected, then failed; the request may have been sent, so it is not repeated.
@@ -515,6 +509,13 @@ pub(crate) struct RetryBody {
 }
 
 impl RetryBody {
+    /// A body with nothing in it, for requests made in tests.
+    #[cfg(test)]
+    pub(crate) fn empty() -> Self {
+        let seen = BodySeen { fault: None, moved: tokio::time::Instant::now() };
+        Self { slot: Arc::new(Mutex::new(None)), body: None, seen: Arc::new(Mutex::new(seen)), left: 0 }
+    }
+
     fn moved(&self) {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner).moved = tokio::time::Instant::now();
     }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use hyper::http::uri::Authority;
 use paas_core::routes::{self, Received, RouteTable, WatchMessage};
 use paas_core::{AppName, Hostname};
 
@@ -47,14 +46,13 @@ impl fmt::Display for Target {
 pub(crate) struct Upstream {
     /// The process name, for logs (`web.1`).
     pub process: String,
-    /// `ip:port`, ready for a request URI.
-    pub authority: Authority,
+    /// Where the process listens.
+    pub addr: SocketAddr,
 }
 
 impl Upstream {
     fn new(addr: SocketAddr, process: String) -> Self {
-        let authority = Authority::try_from(addr.to_string()).expect("an ip:port is a URI authority");
-        Self { process, authority }
+        Self { process, addr }
     }
 }
 
@@ -278,7 +276,7 @@ mod tests {
         let t = Table::compile(source.clone(), &platform(Some(7700)));
         let controller = t.find("paas.example.com").unwrap();
         assert_eq!(controller.target, Target::Controller);
-        assert_eq!(controller.upstreams[0].authority.as_str(), "127.0.0.1:7700");
+        assert_eq!(controller.upstreams[0].addr.to_string(), "127.0.0.1:7700");
         assert!(t.find("git.example.com").is_none());
     }
 
