@@ -518,8 +518,9 @@ fn doc_section(
          answer tells which served it). The app is `{HOST}`. The proxies have one CPU to themselves and one \
          worker each (nginx `worker_processes 1`, HAProxy `nbthread 1`, the router, allowed one CPU, runs a \
          single-threaded tokio runtime) and the same settings where they have a say: an access line per request \
-         to a file (the router as paasd starts it, `PAAS_LOG=info`, also posting access lines to the feed), \
-         client keep-alive for 30 s idle with no cap on requests per connection, pooled keep-alive connections \
+         (nginx and HAProxy to a file; the router, as paasd starts it with `PAAS_LOG=info`, posts its lines to \
+         the feed, the controller's part, which is where paas keeps them for `paas logs`, and its own log has \
+         them only at debug), client keep-alive for 30 s idle with no cap on requests per connection, pooled keep-alive connections \
          to the backend kept 90 s (nginx `upstream` `keepalive`, HAProxy `http-reuse always`), TLS 1.2 and 1.3 \
          with Mozilla's intermediate suites, ALPN h2 and http/1.1, and the same self-signed ECDSA P-256 \
          certificate (the router's as the per-host file for `{HOST}`); each sets `X-Forwarded-For`, `-Proto`, \

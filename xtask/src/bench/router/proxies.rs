@@ -6,8 +6,8 @@
 //!   every request with a fixed 2-byte body, `a\n` on one port and `b\n` on the other,
 //!   so that an answer says which backend served it; no access log; keep-alive up to
 //!   a million requests and 120 s idle.
-//! - **paas router**: `target/release/paas-router` as paasd starts it (`PAAS_LOG=info`,
-//!   so an access line per request in its log, and access lines posted to the feed),
+//! - **paas router**: `target/release/paas-router` as paasd starts it (`PAAS_LOG=info`;
+//!   its access lines are posted to the feed, and its own log has them only at debug),
 //!   following [`Feed`]; the certificate is the per-host file
 //!   `<state dir>/certs/bench.localhost.pem`. A route change is a `changes` message.
 //! - **nginx**: one worker, `proxy_pass` to an `upstream` with pooled keep-alive
@@ -16,7 +16,8 @@
 //! - **HAProxy**: one thread, `http-reuse always`; a route change is
 //!   `set server app/web1 addr 127.0.0.1 port <port>` on the admin socket (runtime API).
 //!
-//! The same settings everywhere: an access line per request (to a file), client
+//! The same settings everywhere: an access line per request (to a file, or for the
+//! router to the feed), client
 //! keep-alive idle timeout 30 s and no limit of requests per connection, pooled
 //! keep-alive connections to the backend kept 90 s, TLS 1.2 and 1.3 with Mozilla's
 //! "intermediate" cipher suites, ALPN `h2` and `http/1.1`, the same ECDSA P-256
