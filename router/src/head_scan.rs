@@ -183,38 +183,61 @@ impl HeadScanner {
 
     /// Reads head bytes from `input`; returns how many it used.
     fn feed_head(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
-        for (i, &byte) in input.iter().enumerate() {
-            let previous = self.head.last().copied();
-            if previous == Some(b'\r') && byte != b'\n' {
-                return self.refuse(Fault::BareCr, out, i + 1);
-            }
-            match byte {
-                b'\n' if previous != Some(b'\r') => return self.refuse(Fault::BareLf, out, i + 1),
-                0 => return self.refuse(Fault::Nul, out, i + 1),
-                _ => {}
-            }
-            self.head.push(byte);
-            if self.head == b"\r\n" {
-                // An empty line before a request line: ignored, as hyper does.
-                self.head.clear();
-            } else if self.head.ends_with(b"\r\n\r\n") {
-                let used = i + 1;
-                match examine(&self.head) {
-                    Ok(next) => {
-                        out.extend_from_slice(&self.head);
-                        self.head.clear();
-                        self.state = next;
-                    }
-                    Err(fault) => return self.refuse(fault, out, used),
+        let mut i = 0;
+        while i < input.len() {
+            // A run of bytes that neither end a line nor are refused goes in at once,
+            // short of the size limit, which the byte after it checks.
+            if self.head.last() != Some(&b'\r') {
+                let room = MAX_HEAD_BYTES.saturating_sub(self.head.len() + 1).min(input.len() - i);
+                let run =
+                    input[i..i + room].iter().position(|&b| matches!(b, b'\r' | b'\n' | 0)).unwrap_or(room);
+                if run > 0 {
+                    self.head.extend_from_slice(&input[i..i + run]);
+                    i += run;
+                    continue;
                 }
-                return used;
-            } else if self.head.len() >= MAX_HEAD_BYTES {
-                out.append(&mut self.head);
-                self.state = State::Opaque;
-                return i + 1;
             }
+            if let Some(used) = self.feed_head_byte(input[i], i, out) {
+                return used;
+            }
+            i += 1;
         }
         input.len()
+    }
+
+    /// Takes one head byte, the `i`th of its input; how many bytes of the input were
+    /// used when it ends the head (or the scan).
+    fn feed_head_byte(&mut self, byte: u8, i: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let previous = self.head.last().copied();
+        if previous == Some(b'\r') && byte != b'\n' {
+            return Some(self.refuse(Fault::BareCr, out, i + 1));
+        }
+        match byte {
+            b'\n' if previous != Some(b'\r') => return Some(self.refuse(Fault::BareLf, out, i + 1)),
+            0 => return Some(self.refuse(Fault::Nul, out, i + 1)),
+            _ => {}
+        }
+        self.head.push(byte);
+        if self.head == b"\r\n" {
+            // An empty line before a request line: ignored, as hyper does.
+            self.head.clear();
+        } else if self.head.ends_with(b"\r\n\r\n") {
+            let used = i + 1;
+            match examine(&self.head) {
+                Ok(next) => {
+                    out.extend_from_slice(&self.head);
+                    self.head.clear();
+                    self.state = next;
+                }
+                Err(fault) => return Some(self.refuse(fault, out, used)),
+            }
+            return Some(used);
+        } else if self.head.len() >= MAX_HEAD_BYTES {
+            out.append(&mut self.head);
+            self.state = State::Opaque;
+            return Some(i + 1);
+        }
+        None
     }
 
     fn refuse(&mut self, fault: Fault, out: &mut Vec<u8>, used: usize) -> usize {
@@ -505,6 +528,19 @@ mod tests {
     }
 
     #[test]
+    fn the_size_limit_falls_on_the_same_byte_however_the_head_comes() {
+        for (lf_at, refused) in [(MAX_HEAD_BYTES - 1, true), (MAX_HEAD_BYTES, false)] {
+            let mut input = b"GET / HTTP/1.1\r\nx: ".to_vec();
+            input.resize(lf_at, b'a');
+            input.extend_from_slice(b"\nmore");
+            let whole = scan(&input);
+            let every_byte: Vec<usize> = (0..input.len()).collect();
+            assert_eq!(scan_split(&input, &every_byte), whole, "LF at {lf_at}");
+            assert_eq!(whole.1.is_some(), refused, "LF at {lf_at}");
+        }
+    }
+
+    #[test]
     fn bodies_are_tracked() {
         let mut scanner = HeadScanner::new();
         let mut out = Vec::new();
@@ -565,6 +601,15 @@ mod tests {
             cuts in proptest::collection::vec(any::<usize>(), 0..8),
         ) {
             prop_assert_eq!(scan_split(&input, &cuts), scan(&input));
+        }
+
+        #[test]
+        fn byte_by_byte_is_the_same_as_all_at_once(
+            parts in proptest::collection::vec((request(), proptest::collection::vec(any::<u8>(), 0..12)), 1..4),
+        ) {
+            let input: Vec<u8> = parts.into_iter().flat_map(|(request, noise)| [request, noise].concat()).collect();
+            let every_byte: Vec<usize> = (0..input.len()).collect();
+            prop_assert_eq!(scan_split(&input, &every_byte), scan(&input));
         }
 
         #[test]

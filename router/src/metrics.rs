@@ -149,17 +149,16 @@ impl Series {
     }
 }
 
-/// Which series a response is counted in: put on its extensions by the proxy once it
-/// knows the request's target, taken off by [`Metrics::record`].
-#[derive(Clone)]
-pub(crate) struct Served(Arc<Series>);
+/// Which series a request's answer is counted in: set by the proxy once it knows the
+/// request's target, read by [`Metrics::record`]; unset, the answer counts as
+/// [`UNROUTED`].
+#[derive(Default)]
+pub(crate) struct Served(Option<Arc<Series>>);
 
 impl Served {
-    /// Marks `response` as served for `series`, unless it is marked already.
-    pub fn mark<B>(response: &mut Response<B>, series: impl FnOnce() -> Arc<Series>) {
-        if response.extensions().get::<Self>().is_none() {
-            response.extensions_mut().insert(Self(series()));
-        }
+    /// Marks the answer as served for `series`, unless it is marked already.
+    pub fn mark(&mut self, series: impl FnOnce() -> Arc<Series>) {
+        self.0.get_or_insert_with(series);
     }
 }
 
@@ -215,14 +214,10 @@ impl Metrics {
         self.series.load().get(app).cloned().expect("just inserted")
     }
 
-    /// Counts `response`, answered after `took`, in the series it is marked with
-    /// ([`Served`]), else as [`UNROUTED`]; takes the mark off.
-    pub fn record<B>(&self, response: &mut Response<B>, took: Duration) {
-        let status = response.status();
-        match response.extensions_mut().remove::<Served>() {
-            Some(Served(series)) => series.observe(status, took),
-            None => self.unrouted.observe(status, took),
-        }
+    /// Counts an answer with `status` after `took` in the series `served` marks, else
+    /// as [`UNROUTED`].
+    pub fn record(&self, served: Served, status: StatusCode, took: Duration) {
+        served.0.as_ref().unwrap_or(&self.unrouted).observe(status, took);
     }
 
     /// Counts an open client connection until the guard is dropped.
@@ -545,15 +540,13 @@ mod tests {
     #[test]
     fn responses_count_where_they_are_marked_and_classes_are_bounded() {
         let metrics = Metrics::new(10);
-        let mut marked = Response::new(());
-        Served::mark(&mut marked, || metrics.for_app(&AppName::parse("hello").unwrap()));
-        Served::mark(&mut marked, || metrics.for_target(&Target::Controller));
-        metrics.record(&mut marked, Duration::from_millis(1));
-        assert!(marked.extensions().get::<Served>().is_none(), "the mark is taken off");
+        let mut marked = Served::default();
+        marked.mark(|| metrics.for_app(&AppName::parse("hello").unwrap()));
+        marked.mark(|| metrics.for_target(&Target::Controller));
+        metrics.record(marked, StatusCode::OK, Duration::from_millis(1));
         for status in [404, 999, 101] {
-            let mut unmarked = Response::new(());
-            *unmarked.status_mut() = StatusCode::from_u16(status).unwrap();
-            metrics.record(&mut unmarked, Duration::from_millis(1));
+            let status = StatusCode::from_u16(status).unwrap();
+            metrics.record(Served::default(), status, Duration::from_millis(1));
         }
         let series = metrics.series.load();
         assert_eq!(series["hello"].snapshot().codes, [0, 1, 0, 0, 0]);

@@ -107,12 +107,13 @@ impl Proxy {
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let asks_upgrade = req.version() < Version::HTTP_2 && req.headers().contains_key(UPGRADE);
-        let Ok(response) = self.serve(req, peer, listener).await;
-        let mut response = match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let mut served = Served::default();
+        let Ok(response) = self.serve(req, peer, listener, &mut served).await;
+        let response = match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             true => closing(response),
             false => response,
         };
-        self.metrics.record(&mut response, started.elapsed());
+        self.metrics.record(served, response.status(), started.elapsed());
         Ok(response)
     }
 
@@ -121,6 +122,7 @@ impl Proxy {
         mut req: Request<Incoming>,
         peer: SocketAddr,
         listener: Listener,
+        served: &mut Served,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let client_upgrade = ClientUpgrade::take(&mut req);
@@ -170,21 +172,21 @@ impl Proxy {
                 .https_port
                 .and_then(|port| https_policy::https_location(&host, port, parts.uri.path_and_query()))
             {
-                return Ok(self.answer(https_policy::redirect(location), record, started));
+                return Ok(self.answer(https_policy::redirect(location), record, started, served));
             }
         }
         let Some(first) = entry.pick() else {
-            return Ok(self.answer(page(StatusCode::SERVICE_UNAVAILABLE), record, started));
+            return Ok(self.answer(page(StatusCode::SERVICE_UNAVAILABLE), record, started, served));
         };
         let Some(path_and_query) = origin_form(&parts.uri) else {
-            return Ok(self.answer(page(StatusCode::BAD_REQUEST), record, started));
+            return Ok(self.answer(page(StatusCode::BAD_REQUEST), record, started, served));
         };
         let request_id = self.rewrite_headers(&mut parts, peer, listener);
         if let Some(client_upgrade) = &client_upgrade {
             upgrade::set_upgrade_headers(&mut parts.headers, client_upgrade.protocol.clone());
         }
         let (mut response, upstream) =
-            self.forward(entry, first, parts, &path_and_query, body, client_upgrade, peer).await;
+            self.forward(entry, first, parts, &path_and_query, body, client_upgrade, peer, served).await;
         if entry.tls_enforce && listener.tls {
             response = https_policy::with_hsts(response);
         }
@@ -192,19 +194,20 @@ impl Proxy {
             record.request_id = access::truncate_field(request_id.to_str().unwrap_or_default()).to_owned();
             record.upstream = Some(upstream.process.clone());
         }
-        Ok(self.answer(response, record, started))
+        Ok(self.answer(response, record, started, served))
     }
 
     /// The response, counted into its access line when the request has one.
     fn answer(
         &self,
-        mut response: Response<ProxyBody>,
+        response: Response<ProxyBody>,
         record: Option<AccessRecord>,
         started: Instant,
+        served: &mut Served,
     ) -> Response<ProxyBody> {
         match record {
             Some(record) => {
-                Served::mark(&mut response, || self.metrics.for_app(&record.app));
+                served.mark(|| self.metrics.for_app(&record.app));
                 self.access.wrap(response, record, started)
             }
             None => response,
@@ -249,6 +252,7 @@ impl Proxy {
         body: Incoming,
         client_upgrade: Option<ClientUpgrade>,
         peer: SocketAddr,
+        served: &mut Served,
     ) -> (Response<ProxyBody>, &'e Upstream) {
         let body = BodySlot::new(body, self.max_body_bytes);
         let series = self.metrics.for_target(&entry.target);
@@ -297,7 +301,7 @@ impl Proxy {
             Outcome::TimedOut => series.upstream_error(UpstreamError::Timeout),
             _ => {}
         }
-        let mut response = match outcome {
+        let response = match outcome {
             Outcome::Answered(mut response) => match (upgrade::switched(&response), client_upgrade) {
                 (Some(protocol), Some(client)) => {
                     let upstream_connection = hyper::upgrade::on(&mut response);
@@ -340,7 +344,7 @@ impl Proxy {
             Outcome::Unreachable | Outcome::Failed => page(StatusCode::BAD_GATEWAY),
             Outcome::TimedOut => page(StatusCode::GATEWAY_TIMEOUT),
         };
-        Served::mark(&mut response, || series);
+        served.mark(|| series);
         (response, upstream)
     }
 }

@@ -142,11 +142,20 @@ pub async fn spawn_platform_with(adjust: impl FnOnce(&mut PaasdConfig)) -> TestP
 const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// A loopback address whose port was free a moment ago, for a program that binds it
-/// itself (see [`TEST_PORTS`]).
+/// itself (see [`TEST_PORTS`]). A port is handed out once per test process: a
+/// platform takes several at once and binds them only later, so a second pick of a port
+/// not bound yet would pass the bind check and collide.
 pub fn free_addr() -> std::net::SocketAddr {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..1000 {
         let port = TEST_PORTS.start + rand::random::<u16>() % (TEST_PORTS.end - TEST_PORTS.start);
+        if handed_out.contains(&port) {
+            continue;
+        }
         if let Ok(free) = TcpListener::bind(("127.0.0.1", port)) {
+            handed_out.insert(port);
             return free.local_addr().expect("an address");
         }
     }
