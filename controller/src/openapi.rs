@@ -37,6 +37,7 @@ use crate::routes::{certs, limits, restart};
         perms::list, perms::add, perms::remove,
         internal::routes_watch,
         internal::access_post,
+        internal::routes_applied,
     ),
     // In no body: `run`'s request travels in its `Paas-Run` header, base64url.
     components(schemas(paas_core::api::RunRequest)),

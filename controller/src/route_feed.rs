@@ -17,10 +17,19 @@
 //! it differs. Versions start at the start-up time in milliseconds, so they keep growing
 //! across controller restarts. [`RouteFeed::changed_at`] says when the version last
 //! went up (the platform page shows it).
+//!
+//! Each stream has a number, sent in its `Paas-Watch` header, and its router posts the
+//! version it serves for it (`paas_core::routes::Applied`; [`RouteFeed::applied`]).
+//! [`RouteFeed::wait_applied`] waits until every router that has said so serves a
+//! version: the scheduler promotes a release, and a push says it is up, only then. A
+//! stream whose reader never posted (a client that only reads) is not waited for, nor
+//! one that let a wait run out, until it posts again.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
@@ -46,6 +55,20 @@ pub struct RouteFeed {
     /// When the table was last published (Unix ms): the start-up time, then each
     /// version's.
     changed_at: std::sync::atomic::AtomicI64,
+    /// The open streams, by number, with the version their router last said it serves.
+    watchers: Arc<watch::Sender<BTreeMap<u64, Option<u64>>>>,
+    /// The number of the next stream.
+    next_watch: AtomicU64,
+}
+
+/// Not every router that follows the table serves a version yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{behind} of the routers do not serve route table version {version} yet")]
+pub struct RoutersBehind {
+    /// The version waited for.
+    pub version: u64,
+    /// How many routers serve an older one.
+    pub behind: usize,
 }
 
 impl RouteFeed {
@@ -60,6 +83,8 @@ impl RouteFeed {
             backends: std::sync::Mutex::new(BTreeMap::new()),
             ready: watch::Sender::new(true),
             changed_at: std::sync::atomic::AtomicI64::new(now),
+            watchers: Arc::new(watch::Sender::new(BTreeMap::new())),
+            next_watch: AtomicU64::new(1),
         }
     }
 
@@ -131,19 +156,68 @@ impl RouteFeed {
         refreshed
     }
 
+    /// Notes that the router reading stream `watch` serves `version` (a router's post);
+    /// false when there is no such stream (it ended).
+    pub fn applied(&self, watch: u64, version: u64) -> bool {
+        self.watchers.send_if_modified(|watchers| match watchers.get_mut(&watch) {
+            Some(served) if served.is_none_or(|v| v < version) => {
+                *served = Some(version);
+                true
+            }
+            _ => false,
+        });
+        self.watchers.borrow().contains_key(&watch)
+    }
+
+    /// Waits, at most `timeout`, until every router that says what it serves serves
+    /// `version` or a later one. The ones still behind then are not waited for again
+    /// until they next say what they serve.
+    pub async fn wait_applied(&self, version: u64, timeout: Duration) -> Result<(), RoutersBehind> {
+        let behind = |watchers: &BTreeMap<u64, Option<u64>>| {
+            watchers.values().filter(|served| served.is_some_and(|v| v < version)).count()
+        };
+        let mut watchers = self.watchers.subscribe();
+        let served = tokio::time::timeout(timeout, watchers.wait_for(|w| behind(w) == 0)).await.is_ok();
+        if served {
+            return Ok(());
+        }
+        // A router gone without its stream noticing yet (the server finds out at a
+        // heartbeat) or stuck is not waited for again until it next says what it serves.
+        let mut lagging = 0;
+        self.watchers.send_modify(|watchers| {
+            for served in watchers.values_mut() {
+                if served.is_some_and(|v| v < version) {
+                    *served = None;
+                    lagging += 1;
+                }
+            }
+        });
+        Err(RoutersBehind { version, behind: lagging })
+    }
+
     /// Ends every watch stream (on shutdown).
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
 
-    /// The NDJSON watch stream: a snapshot now, then changes as they happen, and an
-    /// empty line after [`HEARTBEAT_INTERVAL`] of silence.
-    pub fn watch(&self) -> impl Stream<Item = Result<Bytes, Infallible>> + 'static {
+    /// A new NDJSON watch stream and its number: a snapshot now, then changes as they
+    /// happen, and an empty line after [`HEARTBEAT_INTERVAL`] of silence. The stream
+    /// counts as open until it is dropped.
+    pub fn watch(&self) -> (u64, impl Stream<Item = Result<Bytes, Infallible>> + 'static) {
+        let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
+        self.watchers.send_modify(|watchers| {
+            watchers.insert(id, None);
+        });
         let table = self.table.subscribe();
         let sent = table.borrow().clone();
-        let state =
-            Watching { table, closed: self.closed.subscribe(), ready: Some(self.ready.subscribe()), sent };
-        futures_util::stream::unfold(state, |mut w| async move {
+        let state = Watching {
+            table,
+            closed: self.closed.subscribe(),
+            ready: Some(self.ready.subscribe()),
+            sent,
+            _open: OpenWatch { id, watchers: self.watchers.clone() },
+        };
+        let stream = futures_util::stream::unfold(state, |mut w| async move {
             if let Some(mut ready) = w.ready.take() {
                 tokio::select! {
                     result = ready.wait_for(|r| *r) => { result.ok()?; }
@@ -168,7 +242,8 @@ impl RouteFeed {
                 _ = w.closed.changed() => None,
                 () = tokio::time::sleep(HEARTBEAT_INTERVAL) => Some((Ok(Bytes::from_static(b"\n")), w)),
             }
-        })
+        });
+        (id, stream)
     }
 }
 
@@ -214,4 +289,71 @@ struct Watching {
     sent: Arc<RouteTable>,
     /// Until the snapshot is sent: whether the first backends are in.
     ready: Option<watch::Receiver<bool>>,
+    _open: OpenWatch,
+}
+
+/// A stream's entry among the watchers, removed when the stream is dropped.
+struct OpenWatch {
+    id: u64,
+    watchers: Arc<watch::Sender<BTreeMap<u64, Option<u64>>>>,
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.watchers.send_modify(|watchers| {
+            watchers.remove(&self.id);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHORT: Duration = Duration::from_millis(50);
+
+    #[tokio::test]
+    async fn waits_for_the_routers_that_say_what_they_serve_and_no_others() {
+        let feed = RouteFeed::new();
+        // Nobody follows: nothing to wait for.
+        assert_eq!(feed.wait_applied(9, SHORT).await, Ok(()));
+
+        // A reader that never says what it serves is not waited for.
+        let (reader, _reader_stream) = feed.watch();
+        assert_eq!(feed.wait_applied(9, SHORT).await, Ok(()));
+
+        let (router, router_stream) = feed.watch();
+        assert_ne!(router, reader);
+        assert!(feed.applied(router, 7));
+        assert_eq!(feed.wait_applied(9, SHORT).await, Err(RoutersBehind { version: 9, behind: 1 }));
+        assert_eq!(feed.wait_applied(7, SHORT).await, Ok(()));
+
+        // A late word of an older version does not take the router back.
+        assert!(feed.applied(router, 9));
+        assert!(feed.applied(router, 8));
+        assert_eq!(feed.wait_applied(9, SHORT).await, Ok(()));
+
+        // A wait ends as soon as the router catches up.
+        let waiting = feed.wait_applied(10, Duration::from_secs(30));
+        let catching_up = async {
+            tokio::time::sleep(SHORT).await;
+            assert!(feed.applied(router, 10));
+        };
+        let (waited, ()) = tokio::join!(waiting, catching_up);
+        assert_eq!(waited, Ok(()));
+
+        // A router that lets a wait run out is not waited for again until it next says
+        // what it serves.
+        assert_eq!(feed.wait_applied(11, SHORT).await, Err(RoutersBehind { version: 11, behind: 1 }));
+        assert_eq!(feed.wait_applied(11, SHORT).await, Ok(()));
+        assert!(feed.applied(router, 10));
+        assert_eq!(feed.wait_applied(11, SHORT).await, Err(RoutersBehind { version: 11, behind: 1 }));
+
+        // A stream that ends is forgotten: it holds nothing back and cannot be told.
+        assert!(feed.applied(router, 10));
+        drop(router_stream);
+        assert_eq!(feed.wait_applied(11, SHORT).await, Ok(()));
+        assert!(!feed.applied(router, 11));
+        assert!(!feed.applied(999, 1));
+    }
 }

@@ -41,6 +41,25 @@
 //!   ([`RouteTls`]): the host's own certificate and key (`paas certs:add`) and the app's
 //!   `paas tls:enforce`. The key travels only on this stream, which needs the internal
 //!   token, and rests only in the router's 0600 `routes.json`; absent means neither.
+//!
+//! # What a router serves
+//!
+//! The response names its stream in the [`WATCH_ID_HEADER`] header (`Paas-Watch: 12`).
+//! Once a router serves a table (after each message it takes, and after a snapshot
+//! that changes nothing), it posts the table's version for its stream to
+//! [`APPLIED_PATH`] as an [`Applied`], with the same credential:
+//!
+//! ```text
+//! POST /v1/internal/routes/applied HTTP/1.1
+//! Authorization: Bearer <service token>
+//! Content-Type: application/json
+//!
+//! {"watch":12,"version":8}
+//! ```
+//!
+//! The controller answers 204, or 404 when the stream has ended. It waits for these
+//! before it tells a deploy that its release is up, so that a release said to be up is
+//! one every router already sends requests to.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +74,22 @@ pub const WATCH_PATH: &str = "/v1/internal/routes/watch";
 
 /// The media type of the watch stream.
 pub const WATCH_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// The response header of the watch stream that names the stream, for [`Applied`].
+pub const WATCH_ID_HEADER: &str = "paas-watch";
+
+/// Where a router says which version of the table it serves.
+pub const APPLIED_PATH: &str = "/v1/internal/routes/applied";
+
+/// A router's word that it serves a version of the table: what it posts to
+/// [`APPLIED_PATH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The stream the router follows, from its [`WATCH_ID_HEADER`].
+    pub watch: u64,
+    /// The version of the table the router now serves.
+    pub version: u64,
+}
 
 /// The longest the server stays silent on a watch stream: it sends an empty line when
 /// it has had nothing else to send for this long.

@@ -22,26 +22,20 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Request, Response, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::Response;
 use paas_core::access::{AccessBatch, AccessRecord, ACCESS_PATH, MAX_BATCH_RECORDS};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::FeedConfig;
-use crate::error::ErrorChain;
+use crate::controller::Controller;
 use crate::proxy::ProxyBody;
 
 /// How many records may wait for the shipper.
 const QUEUE: usize = 8192;
 /// How long the shipper gathers records before it posts what it has.
 const LINGER: Duration = Duration::from_millis(200);
-/// How long a post may take.
-const POST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Writes `$record` to the router's log at `$level`.
 macro_rules! log_record {
@@ -168,28 +162,13 @@ impl Drop for CountingBody {
 
 /// Posts batches of records to the controller.
 struct Shipper {
-    client: Client<HttpConnector, Full<Bytes>>,
-    uri: Uri,
-    host: hyper::http::HeaderValue,
-    token: Option<hyper::http::HeaderValue>,
+    controller: Controller,
     dropped: Arc<AtomicU64>,
 }
 
 impl Shipper {
     fn new(feed: &FeedConfig, dropped: Arc<AtomicU64>) -> Self {
-        let authority = feed.url.authority().clone();
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(authority.clone())
-            .path_and_query(ACCESS_PATH)
-            .build()
-            .expect("an authority and a path make a URI");
-        let host =
-            hyper::http::HeaderValue::from_str(authority.as_str()).expect("an authority is a header value");
-        let token = feed.token.as_ref().map(|t| t.header().clone());
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        Self { client: Client::builder(TokioExecutor::new()).build(connector), uri, host, token, dropped }
+        Self { controller: Controller::new(feed), dropped }
     }
 
     async fn run(self, mut queue: mpsc::Receiver<AccessRecord>, mut stop: watch::Receiver<()>) {
@@ -238,27 +217,7 @@ impl Shipper {
             tracing::warn!(dropped, "access lines were dropped: the queue to the controller was full");
         }
         let body = AccessBatch { records, dropped }.encode();
-        let mut request = Request::post(self.uri.clone())
-            .header(HOST, self.host.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .expect("a valid request");
-        if let Some(token) = &self.token {
-            request.headers_mut().insert(AUTHORIZATION, token.clone());
-        }
-        let outcome = tokio::time::timeout(POST_TIMEOUT, async {
-            let response = self.client.request(request).await.map_err(|e| ErrorChain(&e).to_string())?;
-            let status = response.status();
-            // Read the answer to the end so that the connection goes back to the pool.
-            let _ = response.into_body().collect().await;
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(format!("the controller answered {status}"))
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err("the controller took too long".into()));
+        let outcome = self.controller.post_json(ACCESS_PATH, body).await;
         match outcome {
             Ok(()) => *failing = false,
             Err(error) => {

@@ -5,6 +5,11 @@
 //! timeout, the feed waits (exponential backoff with jitter, capped) and opens it
 //! again; the backoff starts over once a snapshot arrives. Meanwhile the proxy keeps
 //! serving the last table.
+//!
+//! After each message it takes, the feed tells the controller which version it serves
+//! on that stream (`paas_core::routes::Applied`, posted by a task of its own so that a
+//! slow controller never holds the table back; only the newest version waits to be
+//! posted). The controller waits for that before it calls a release up.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,11 +20,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::header::{ACCEPT, AUTHORIZATION, HOST};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use paas_core::routes::{WatchMessage, WATCH_CONTENT_TYPE};
+use paas_core::routes::{Applied, WatchMessage, APPLIED_PATH, WATCH_CONTENT_TYPE, WATCH_ID_HEADER};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::config::FeedConfig;
+use crate::controller::{Controller, PostError};
 use crate::error::ErrorChain;
 use crate::persist;
 use crate::table::{Routes, Update};
@@ -84,7 +90,10 @@ pub(crate) async fn follow(
     mut stop: watch::Receiver<()>,
 ) {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let mut session = Session { routes, config: &config, state_dir, line: 0, snapshot_seen: false };
+    let (served, to_post) = watch::channel(None);
+    let _poster = AbortOnDrop(tokio::spawn(post_applied(Controller::new(&config), to_post)));
+    let mut session =
+        Session { routes, config: &config, state_dir, line: 0, snapshot_seen: false, watch: None, served };
     loop {
         tokio::select! {
             ended = session.run() => match ended {
@@ -113,6 +122,10 @@ struct Session<'a> {
     line: u64,
     /// Whether the current response has delivered its snapshot.
     snapshot_seen: bool,
+    /// The current response's stream number, when the controller gave one.
+    watch: Option<u64>,
+    /// What to tell the controller the router serves.
+    served: watch::Sender<Option<Applied>>,
 }
 
 impl Session<'_> {
@@ -120,6 +133,7 @@ impl Session<'_> {
     async fn run(&mut self) -> Result<(), FeedError> {
         self.line = 0;
         self.snapshot_seen = false;
+        self.watch = None;
         let (host, port) = self.config.url.connect_to();
         let stream =
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await {
@@ -145,7 +159,12 @@ impl Session<'_> {
         if response.status() != StatusCode::OK {
             return Err(FeedError::Status(response.status()));
         }
-        tracing::info!(url = %self.config.url, "following the route stream");
+        self.watch = response
+            .headers()
+            .get(WATCH_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        tracing::info!(url = %self.config.url, watch = self.watch, "following the route stream");
         let mut body = response.into_body();
         let mut buffer: Vec<u8> = Vec::new();
         loop {
@@ -185,7 +204,12 @@ impl Session<'_> {
             WatchMessage::Changes { .. } => {}
         }
         let version = message.version();
-        match self.routes.receive(message) {
+        let update = self.routes.receive(message);
+        if let Some(watch) = self.watch {
+            let version = self.routes.load().source.version;
+            self.served.send_replace(Some(Applied { watch, version }));
+        }
+        match update {
             Update::Published(table) => {
                 tracing::info!(version, routes = table.routes.len(), "route table updated");
                 let dir = self.state_dir.clone();
@@ -201,6 +225,29 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Posts each version the router serves, the newest first when several wait; a failed
+/// post is logged once until one goes through, and not repeated: the next table's post
+/// says more.
+async fn post_applied(controller: Controller, mut to_post: watch::Receiver<Option<Applied>>) {
+    let mut failing = false;
+    while to_post.changed().await.is_ok() {
+        let Some(applied) = *to_post.borrow_and_update() else { continue };
+        let body = serde_json::to_vec(&applied).expect("two numbers serialize");
+        match controller.post_json(APPLIED_PATH, body).await {
+            Ok(()) => failing = false,
+            // The stream ended (the controller restarted, say): the next one's number
+            // comes with its snapshot.
+            Err(PostError::Status(StatusCode::NOT_FOUND)) => {}
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, version = applied.version, "cannot tell the controller which route table is served");
+                }
+                failing = true;
+            }
+        }
     }
 }
 

@@ -32,6 +32,7 @@ mod access;
 pub mod certs;
 mod client_io;
 pub mod config;
+mod controller;
 pub mod error;
 pub mod feed;
 pub mod handover;

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use paas_core::routes::{Backend, WatchMessage, WATCH_PATH};
+use paas_core::routes::{
+    receive, Applied, Backend, Received, RouteTable, WatchMessage, APPLIED_PATH, WATCH_ID_HEADER, WATCH_PATH,
+};
 use paas_tests::docker::{containers, Container, DockerCleanup};
 use paas_tests::{eventually, spawn_controller_with, ApiClient, TestPlatform, STACK_IMAGE};
 use serde_json::json;
@@ -237,4 +239,112 @@ async fn a_start_whose_pull_gets_no_answer_gives_up_instead_of_waiting_for_ever(
     );
     assert!(containers(&platform).await.is_empty(), "nothing half made is left");
     stuck.abort();
+}
+
+/// A router's side of the watch stream, read by hand: the tables it is sent, and the
+/// versions it says it serves when the test says so.
+struct HandRouter {
+    response: reqwest::Response,
+    watch: u64,
+    table: RouteTable,
+    buffer: Vec<u8>,
+}
+
+impl HandRouter {
+    async fn follow(platform: &TestPlatform) -> Self {
+        let response = reqwest::Client::new()
+            .get(format!("{}{WATCH_PATH}", platform.url))
+            .bearer_auth(platform.internal_token())
+            .send()
+            .await
+            .expect("the watch stream");
+        assert_eq!(response.status(), 200);
+        let watch = response.headers()[WATCH_ID_HEADER].to_str().unwrap().parse().expect("a stream number");
+        let mut router = Self { response, watch, table: RouteTable::default(), buffer: Vec::new() };
+        router.next_table().await;
+        router
+    }
+
+    /// Reads up to the next message that is not a heartbeat and applies it.
+    async fn next_table(&mut self) -> &RouteTable {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = String::from_utf8(line).expect("UTF-8");
+                let Some(message) = WatchMessage::from_line(&line).expect("a message") else { continue };
+                if let Received::Table(table) = receive(&self.table, message) {
+                    self.table = table;
+                }
+                return &self.table;
+            }
+            let chunk = self.response.chunk().await.expect("the stream goes on").expect("not ended");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    async fn serve(&self, platform: &TestPlatform, version: u64) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}{APPLIED_PATH}", platform.url))
+            .bearer_auth(platform.internal_token())
+            .json(&Applied { watch: self.watch, version })
+            .send()
+            .await
+            .expect("the controller answers");
+        assert_eq!(answer.status(), 204);
+    }
+}
+
+async fn release_status(admin: &ApiClient, app: &str, version: u64) -> String {
+    let releases = admin.get(&format!("/v1/apps/{app}/releases")).await.expect(200);
+    let release = releases.as_array().unwrap().iter().find(|r| r["version"] == version).expect("the release");
+    release["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_release_is_promoted_only_once_the_routers_serve_its_processes() {
+    let platform = spawn_controller_with(|c| c.docker = true).await;
+    let _cleanup = DockerCleanup::new(&platform.platform_id());
+    let admin = platform.admin().await;
+    admin.create_app("hello").await;
+    platform.stand_in_build("hello", STACK_IMAGE, &json!({"web": "python3 -m http.server $PORT"})).await;
+    let mut router = HandRouter::follow(&platform).await;
+    router.serve(&platform, router.table.version).await;
+    scale(&admin, "hello", json!([{"type": "web", "quantity": 1}])).await;
+    let hello = |table: &RouteTable| -> BTreeSet<String> {
+        let route = table.routes.values().find(|r| r.app.as_str() == "hello");
+        route.map(|r| r.backends.iter().map(|b| b.addr.to_string()).collect()).unwrap_or_default()
+    };
+    let v1_backends = loop {
+        let table = router.next_table().await;
+        if !hello(table).is_empty() {
+            break hello(table);
+        }
+    };
+    router.serve(&platform, router.table.version).await;
+
+    admin.config_set("hello", &[("GREETING", "hi")]).await;
+    let routed = loop {
+        let table = router.next_table().await;
+        if !hello(table).is_subset(&v1_backends) {
+            break table.version;
+        }
+    };
+    // The table routing to v2's process is out, but this router has not said it serves
+    // it: the release stays pending (for up to five seconds, then it goes ahead).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(release_status(&admin, "hello", 2).await, "pending");
+
+    router.serve(&platform, routed).await;
+    eventually("v2 promoted once the router serves it", || async {
+        (release_status(&admin, "hello", 2).await == "succeeded").then_some(())
+    })
+    .await;
+
+    // A router that lags by more than the wait is logged and not waited for longer.
+    admin.config_set("hello", &[("GREETING", "hello")]).await;
+    eventually("v3 promoted without the router", || async {
+        (release_status(&admin, "hello", 3).await == "succeeded").then_some(())
+    })
+    .await;
+    drop(router);
 }

@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(platform::events)
                 .service(internal::routes_watch)
                 .service(internal::access_post)
+                .service(internal::routes_applied)
                 .service(auth::register)
                 .service(auth::login)
                 .service(auth::whoami)

@@ -49,6 +49,9 @@ pub const INTERVAL: Duration = Duration::from_secs(5);
 pub const BUSY_INTERVAL: Duration = Duration::from_millis(250);
 /// A reconcile that takes this long is logged: every rollout waits on it.
 pub const SLOW_RUN: Duration = Duration::from_secs(30);
+/// The longest a promotion waits for the routers to serve the table that routes to the
+/// release; a router this slow is logged, and the release is promoted anyway.
+pub const ROUTERS_APPLY_WAIT: Duration = Duration::from_secs(5);
 /// The longest wait before an exited process is restarted.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A process that ran this long before it exited starts its backoff over.
@@ -355,7 +358,8 @@ impl Scheduler {
         });
         let mut report = Report::default();
         // A release is up once the routers can reach it: its promotions wait until the
-        // table that routes to its processes is published, below.
+        // table that routes to its processes is published and the routers serve it,
+        // below.
         let (promotions, actions): (Vec<&Action>, Vec<&Action>) =
             planned.actions.iter().partition(|a| matches!(a, Action::Promote { .. }));
         for action in actions {
@@ -392,6 +396,12 @@ impl Scheduler {
                 || memory.backoff.values().any(|b| b.not_before > now);
         }
         self.routes.set_backends(&self.db, &self.domain, routed).await?;
+        if !promotions.is_empty() {
+            let version = self.routes.current().version;
+            if let Err(behind) = self.routes.wait_applied(version, ROUTERS_APPLY_WAIT).await {
+                tracing::warn!(%behind, "promoting without waiting longer for the routers");
+            }
+        }
         for action in promotions {
             self.carry_out(action, &actual, &mut report).await;
         }

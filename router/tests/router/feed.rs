@@ -2,7 +2,7 @@
 //! leaves the router serving its last table until it reconnects.
 
 use hyper::StatusCode;
-use paas_core::routes::{RouteChange, WatchMessage};
+use paas_core::routes::{Applied, RouteChange, WatchMessage};
 use paas_core::Hostname;
 
 use crate::helpers::{eventually, feed_config, route, table, TestBackend, TestFeed, TestRouter};
@@ -47,6 +47,43 @@ async fn a_route_change_from_the_feed_takes_effect() {
     router.wait_for_version(3).await;
     assert_eq!(router.get("new.paas.test", "/").await.status, StatusCode::NOT_FOUND);
     assert_eq!(router.get("hello.paas.test", "/").await.echo().backend, "v2");
+}
+
+#[tokio::test]
+async fn the_router_tells_the_controller_each_version_it_serves_on_its_stream() {
+    let v1 = TestBackend::spawn("v1").await;
+    let v2 = TestBackend::spawn("v2").await;
+    let feed = TestFeed::spawn(table(1, vec![("hello.paas.test", route("hello", &[v1.addr]))])).await;
+    let router = TestRouter::spawn_fed(&feed, 1).await;
+    let served = |version| Applied { watch: 1, version };
+    eventually("the snapshot's version told", || async { feed.applied().contains(&served(1)).then_some(()) })
+        .await;
+
+    feed.push(&WatchMessage::Changes {
+        version: 2,
+        changes: vec![upsert("hello.paas.test", route("hello", &[v2.addr]))],
+    });
+    eventually("version 2 told", || async { feed.applied().contains(&served(2)).then_some(()) }).await;
+    // Told only once it is served: a request now goes to v2.
+    assert_eq!(router.get("hello.paas.test", "/").await.echo().backend, "v2");
+
+    // A stale change leaves the router on 2, and it says so again rather than 1.
+    feed.push(&WatchMessage::Changes {
+        version: 2,
+        changes: vec![upsert("hello.paas.test", route("hello", &[v1.addr]))],
+    });
+    feed.push(&WatchMessage::Changes { version: 3, changes: vec![] });
+    eventually("version 3 told", || async { feed.applied().contains(&served(3)).then_some(()) }).await;
+    let told: Vec<u64> = feed.applied().iter().map(|a| a.version).collect();
+    assert!(told.windows(2).all(|w| w[0] <= w[1]), "versions told out of order: {told:?}");
+
+    // A new stream has a new number, and its snapshot is told under it.
+    feed.disconnect_all();
+    eventually("the second stream's snapshot told", || async {
+        feed.applied().iter().any(|a| a.watch == 2).then_some(())
+    })
+    .await;
+    assert_eq!(feed.applied().last(), Some(&Applied { watch: 2, version: 1 }));
 }
 
 #[tokio::test]

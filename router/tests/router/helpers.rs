@@ -23,7 +23,9 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use paas_core::routes::{Backend, Route, RouteTable, WatchMessage, WATCH_PATH};
+use paas_core::routes::{
+    Applied, Backend, Route, RouteTable, WatchMessage, APPLIED_PATH, WATCH_ID_HEADER, WATCH_PATH,
+};
 use paas_core::{AppName, Hostname};
 
 use paas_router::{FeedConfig, FeedToken, FeedUrl, RouterConfig, RouterError, RouterState};
@@ -211,6 +213,7 @@ struct FeedInner {
     streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
     watches: AtomicUsize,
     refused: AtomicUsize,
+    applied: Mutex<Vec<Applied>>,
 }
 
 /// A real HTTP server standing for the controller's route stream: each authorized
@@ -229,6 +232,13 @@ impl TestFeed {
             async move {
                 let authorized = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok())
                     == Some(&format!("Bearer {TOKEN}"));
+                if req.uri().path() == APPLIED_PATH && authorized {
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    inner.applied.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                    let mut response = Response::new(full(""));
+                    *response.status_mut() = StatusCode::NO_CONTENT;
+                    return response;
+                }
                 if req.uri().path() != WATCH_PATH || !authorized {
                     inner.refused.fetch_add(1, Ordering::SeqCst);
                     let mut response = Response::new(full("no"));
@@ -239,8 +249,10 @@ impl TestFeed {
                 let snapshot = inner.snapshot.lock().unwrap().clone();
                 tx.send(Bytes::from(WatchMessage::Snapshot { table: snapshot }.to_line())).unwrap();
                 inner.streams.lock().unwrap().push(tx);
-                inner.watches.fetch_add(1, Ordering::SeqCst);
-                Response::new(ChannelBody(rx).boxed())
+                let watch = inner.watches.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut response = Response::new(ChannelBody(rx).boxed());
+                response.headers_mut().insert(WATCH_ID_HEADER, watch.into());
+                response
             }
         })
         .await;
@@ -277,6 +289,11 @@ impl TestFeed {
     /// How many watch requests were accepted.
     pub fn watches(&self) -> usize {
         self.inner.watches.load(Ordering::SeqCst)
+    }
+
+    /// What the router said it serves, in the order it said so.
+    pub fn applied(&self) -> Vec<Applied> {
+        self.inner.applied.lock().unwrap().clone()
     }
 
     /// How many requests were refused.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use paas_core::routes::{WatchMessage, WATCH_PATH};
+use paas_core::routes::{WatchMessage, APPLIED_PATH, WATCH_ID_HEADER, WATCH_PATH};
 use paas_core::Hostname;
 use paas_router::{FeedConfig, FeedToken, FeedUrl, RouterConfig, RouterState};
 use paas_tests::{spawn_controller, TestPlatform};
@@ -55,6 +55,35 @@ async fn the_watch_stream_needs_the_internal_token() {
         .get(WATCH_PATH)
         .await
         .expect_error(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_router_says_which_version_it_serves_on_its_own_open_stream() {
+    let platform = spawn_controller().await;
+    let admin = platform.admin().await;
+    let internal = platform.anonymous().with_token(&platform.internal_token());
+    admin.post(APPLIED_PATH, json!({"watch": 1, "version": 1})).await.expect_error(401, "unauthenticated");
+    let message =
+        internal.post(APPLIED_PATH, json!({"watch": "one"})).await.expect_error(400, "invalid_request");
+    assert!(message.contains("not a route acknowledgement"), "{message}");
+
+    let stream = reqwest::Client::new()
+        .get(format!("{}{WATCH_PATH}", platform.url))
+        .bearer_auth(platform.internal_token())
+        .send()
+        .await
+        .unwrap();
+    let watch: u64 = stream.headers()[WATCH_ID_HEADER].to_str().unwrap().parse().unwrap();
+    let other = watch + 1000;
+    let reply = internal.post(APPLIED_PATH, json!({"watch": watch, "version": 5})).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let message = internal
+        .post(APPLIED_PATH, json!({"watch": other, "version": 5}))
+        .await
+        .expect_error(404, "not_found");
+    assert!(message.contains(&format!("no watch stream {other}")), "{message}");
+
+    drop(stream);
 }
 
 #[tokio::test]
