@@ -159,23 +159,25 @@ impl RouteFeed {
     /// Notes that the router reading stream `watch` serves `version` (a router's post);
     /// false when there is no such stream (it ended).
     pub fn applied(&self, watch: u64, version: u64) -> bool {
-        self.watchers.send_if_modified(|watchers| match watchers.get_mut(&watch) {
-            Some(served) if served.is_none_or(|v| v < version) => {
+        let mut open = false;
+        self.watchers.send_if_modified(|watchers| {
+            let Some(served) = watchers.get_mut(&watch) else { return false };
+            open = true;
+            let newer = served.is_none_or(|v| v < version);
+            if newer {
                 *served = Some(version);
-                true
             }
-            _ => false,
+            newer
         });
-        self.watchers.borrow().contains_key(&watch)
+        open
     }
 
     /// Waits, at most `timeout`, until every router that says what it serves serves
     /// `version` or a later one. The ones still behind then are not waited for again
     /// until they next say what they serve.
     pub async fn wait_applied(&self, version: u64, timeout: Duration) -> Result<(), RoutersBehind> {
-        let behind = |watchers: &BTreeMap<u64, Option<u64>>| {
-            watchers.values().filter(|served| served.is_some_and(|v| v < version)).count()
-        };
+        let lags = |served: &Option<u64>| served.is_some_and(|v| v < version);
+        let behind = |watchers: &BTreeMap<u64, Option<u64>>| watchers.values().filter(|s| lags(s)).count();
         let mut watchers = self.watchers.subscribe();
         let served = tokio::time::timeout(timeout, watchers.wait_for(|w| behind(w) == 0)).await.is_ok();
         if served {
@@ -186,7 +188,7 @@ impl RouteFeed {
         let mut lagging = 0;
         self.watchers.send_modify(|watchers| {
             for served in watchers.values_mut() {
-                if served.is_some_and(|v| v < version) {
+                if lags(served) {
                     *served = None;
                     lagging += 1;
                 }

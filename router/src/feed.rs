@@ -206,8 +206,8 @@ impl Session<'_> {
         let version = message.version();
         let update = self.routes.receive(message);
         if let Some(watch) = self.watch {
-            let version = self.routes.load().source.version;
-            self.served.send_replace(Some(Applied { watch, version }));
+            let serving = self.routes.load().source.version;
+            self.served.send_replace(Some(Applied { watch, version: serving }));
         }
         match update {
             Update::Published(table) => {
@@ -228,9 +228,9 @@ impl Session<'_> {
     }
 }
 
-/// Posts each version the router serves, the newest first when several wait; a failed
-/// post is logged once until one goes through, and not repeated: the next table's post
-/// says more.
+/// Posts the version the router serves whenever it changes; when several changes come
+/// during one post, only the newest is posted after it. A failed post is logged once
+/// until one goes through, and not repeated: the next table's post says more.
 async fn post_applied(controller: Controller, mut to_post: watch::Receiver<Option<Applied>>) {
     let mut failing = false;
     while to_post.changed().await.is_ok() {
