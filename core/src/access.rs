@@ -127,6 +127,67 @@ pub struct AccessBatch {
     pub dropped: u64,
 }
 
+/// An [`AccessBatch`]'s body, encoded a record at a time as the records come: a router
+/// spreads the cost of encoding over its requests instead of stopping for a whole
+/// batch at once, keeps no record once it is encoded, and never makes a body the
+/// controller refuses. [`BatchEncoder::finish`] gives what [`AccessBatch::encode`]
+/// gives for the same records.
+#[derive(Debug)]
+pub struct BatchEncoder {
+    body: Vec<u8>,
+    records: usize,
+}
+
+/// Room kept at the end of a batch for `],"dropped":N}`.
+const BATCH_TAIL_BYTES: usize = 40;
+
+impl Default for BatchEncoder {
+    fn default() -> Self {
+        Self { body: br#"{"records":["#.to_vec(), records: 0 }
+    }
+}
+
+impl BatchEncoder {
+    /// Adds `record`; false, and nothing added, when the batch is full: it has
+    /// [`MAX_BATCH_RECORDS`] records, or would grow past [`MAX_BATCH_BYTES`] with this
+    /// one. A first record always fits: a record's fields are at most
+    /// [`MAX_FIELD_LEN`] bytes each.
+    pub fn push(&mut self, record: &AccessRecord) -> bool {
+        if self.records == MAX_BATCH_RECORDS {
+            return false;
+        }
+        let before = self.body.len();
+        if self.records > 0 {
+            self.body.push(b',');
+        }
+        serde_json::to_writer(&mut self.body, record).expect("a record is plain data");
+        if self.records > 0 && self.body.len() + BATCH_TAIL_BYTES > MAX_BATCH_BYTES {
+            self.body.truncate(before);
+            return false;
+        }
+        self.records += 1;
+        true
+    }
+
+    /// How many records the batch has.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// Whether the batch has no record.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The batch's body, saying that `dropped` records were dropped since the last one.
+    pub fn finish(mut self, dropped: u64) -> Vec<u8> {
+        self.body.extend_from_slice(br#"],"dropped":"#);
+        self.body.extend_from_slice(dropped.to_string().as_bytes());
+        self.body.push(b'}');
+        self.body
+    }
+}
+
 /// Why a batch was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessBatchError {
@@ -244,6 +305,35 @@ mod tests {
         let bad_app = br#"{"records":[{"at":1,"app":"Not An App","method":"GET","host":"h","path":"/","status":200,"bytes":0,"service_us":0,"upstream":null,"request_id":"r","client":"c"}]}"#;
         assert!(matches!(AccessBatch::decode(bad_app), Err(AccessBatchError::Malformed(_))));
         assert_eq!(AccessBatch::decode(&vec![b' '; MAX_BATCH_BYTES + 1]), Err(AccessBatchError::TooLarge));
+    }
+
+    #[test]
+    fn a_batch_encoded_record_by_record_is_the_batch_and_stays_within_the_limits() {
+        let mut encoder = BatchEncoder::default();
+        assert!(encoder.is_empty());
+        let records = vec![record(), AccessRecord { upstream: None, path: "/\"é\n".into(), ..record() }];
+        for record in &records {
+            assert!(encoder.push(record));
+        }
+        assert_eq!(encoder.len(), 2);
+        let batch = AccessBatch { records, dropped: 7 };
+        assert_eq!(encoder.finish(7), batch.encode());
+        assert_eq!(BatchEncoder::default().finish(0), AccessBatch::default().encode());
+
+        let mut full = BatchEncoder::default();
+        while full.push(&record()) {}
+        assert_eq!(full.len(), MAX_BATCH_RECORDS);
+        assert_eq!(AccessBatch::decode(&full.finish(0)).unwrap().records.len(), MAX_BATCH_RECORDS);
+
+        // Long fields fill the bytes before the count: every body is one the controller reads.
+        let long =
+            AccessRecord { path: "/".repeat(MAX_FIELD_LEN), host: "h".repeat(MAX_FIELD_LEN), ..record() };
+        let mut big = BatchEncoder::default();
+        while big.push(&long) {}
+        assert!(big.len() < MAX_BATCH_RECORDS, "{} records", big.len());
+        let body = big.finish(u64::MAX);
+        assert!(body.len() <= MAX_BATCH_BYTES);
+        assert_eq!(AccessBatch::decode(&body).unwrap().dropped, u64::MAX);
     }
 
     #[test]

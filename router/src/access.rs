@@ -10,7 +10,8 @@
 //! A request's record is finished when its response body is done (or the client went
 //! away), so it carries the bytes sent and the whole service time: [`AccessLog::wrap`]
 //! puts a counting body around the response. Records wait in a bounded queue; a
-//! shipper task posts them in batches to the controller's
+//! shipper task encodes each as it comes ([`BatchEncoder`]: no stop to encode a whole
+//! batch) and posts them in batches to the controller's
 //! [`ACCESS_PATH`](paas_core::access::ACCESS_PATH) with the feed's token. A full queue
 //! or an unreachable controller costs records, never a request: the loss is counted,
 //! logged and reported with the next batch.
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::Response;
-use paas_core::access::{AccessBatch, AccessRecord, ACCESS_PATH, MAX_BATCH_RECORDS};
+use paas_core::access::{AccessRecord, BatchEncoder, ACCESS_PATH};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::FeedConfig;
@@ -174,49 +175,60 @@ impl Shipper {
     async fn run(self, mut queue: mpsc::Receiver<AccessRecord>, mut stop: watch::Receiver<()>) {
         // Whether the last post failed: the next failure is not logged again.
         let mut failing = false;
+        // A record the last batch had no room for: the next batch's first.
+        let mut carried: Option<AccessRecord> = None;
         loop {
-            let mut records = Vec::new();
-            tokio::select! {
-                received = queue.recv() => match received {
-                    Some(record) => records.push(record),
-                    None => break,
-                },
-                _ = stop.changed() => {
-                    while let Ok(record) = queue.try_recv() {
-                        records.push(record);
-                        if records.len() == MAX_BATCH_RECORDS {
-                            self.post(std::mem::take(&mut records), &mut failing).await;
+            let mut batch = BatchEncoder::default();
+            if let Some(record) = carried.take() {
+                batch.push(&record);
+            }
+            if batch.is_empty() {
+                tokio::select! {
+                    received = queue.recv() => match received {
+                        Some(record) => { batch.push(&record); }
+                        None => break,
+                    },
+                    _ = stop.changed() => {
+                        while let Ok(record) = queue.try_recv() {
+                            if !batch.push(&record) {
+                                self.post(std::mem::take(&mut batch), &mut failing).await;
+                                batch.push(&record);
+                            }
                         }
+                        self.post(batch, &mut failing).await;
+                        break;
                     }
-                    self.post(records, &mut failing).await;
-                    break;
                 }
             }
             let linger = tokio::time::sleep(LINGER);
             tokio::pin!(linger);
-            while records.len() < MAX_BATCH_RECORDS {
+            loop {
                 tokio::select! {
                     received = queue.recv() => match received {
-                        Some(record) => records.push(record),
+                        Some(record) if !batch.push(&record) => {
+                            carried = Some(record);
+                            break;
+                        }
+                        Some(_) => {}
                         None => break,
                     },
                     () = &mut linger => break,
                 }
             }
-            self.post(records, &mut failing).await;
+            self.post(batch, &mut failing).await;
         }
     }
 
-    async fn post(&self, records: Vec<AccessRecord>, failing: &mut bool) {
+    async fn post(&self, batch: BatchEncoder, failing: &mut bool) {
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
-        if records.is_empty() && dropped == 0 {
+        if batch.is_empty() && dropped == 0 {
             return;
         }
-        let count = records.len() as u64;
+        let count = batch.len() as u64;
         if dropped > 0 {
             tracing::warn!(dropped, "access lines were dropped: the queue to the controller was full");
         }
-        let body = AccessBatch { records, dropped }.encode();
+        let body = batch.finish(dropped);
         let outcome = self.controller.post_json(ACCESS_PATH, body).await;
         match outcome {
             Ok(()) => *failing = false,
@@ -227,5 +239,103 @@ impl Shipper {
                 *failing = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper::{Request, StatusCode};
+    use hyper_util::rt::TokioIo;
+    use paas_core::access::{AccessBatch, MAX_BATCH_RECORDS};
+    use paas_core::AppName;
+
+    use super::*;
+    use crate::config::FeedUrl;
+
+    /// A controller that keeps every access batch posted to it.
+    async fn controller() -> (FeedConfig, Arc<Mutex<Vec<AccessBatch>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            FeedUrl::parse(&format!("http://{}/v1/internal/routes/watch", listener.local_addr().unwrap()));
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let kept = batches.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let kept = kept.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let kept = kept.clone();
+                    async move {
+                        assert_eq!(req.uri().path(), ACCESS_PATH);
+                        let body = req.into_body().collect().await?.to_bytes();
+                        kept.lock()
+                            .unwrap()
+                            .push(AccessBatch::decode(&body).expect("a batch the controller reads"));
+                        let mut response = hyper::Response::new(http_body_util::Empty::<Bytes>::new());
+                        *response.status_mut() = StatusCode::NO_CONTENT;
+                        Ok::<_, hyper::Error>(response)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        (FeedConfig::new(url.unwrap(), None), batches)
+    }
+
+    fn record(n: u64) -> AccessRecord {
+        AccessRecord {
+            at: 1,
+            app: AppName::parse("hello").unwrap(),
+            method: "GET".into(),
+            host: "hello.localhost".into(),
+            path: format!("/{n}"),
+            status: 200,
+            bytes: n,
+            service_us: 10,
+            upstream: Some("web.1".into()),
+            request_id: format!("r{n}"),
+            client: "127.0.0.1".into(),
+        }
+    }
+
+    fn shipped(batches: &Mutex<Vec<AccessBatch>>) -> Vec<u64> {
+        batches.lock().unwrap().iter().flat_map(|b| b.records.iter().map(|r| r.bytes)).collect()
+    }
+
+    #[tokio::test]
+    async fn records_go_in_order_in_full_batches_and_those_left_go_when_it_stops() {
+        let (feed, batches) = controller().await;
+        let (stop, stopped) = watch::channel(());
+        let (log, shipper) = AccessLog::shipping(&feed, stopped);
+        let queued = MAX_BATCH_RECORDS as u64 + 500;
+        for n in 0..queued {
+            log.finish(record(n));
+        }
+        let shipping = tokio::spawn(shipper);
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while shipped(&batches).len() < usize::try_from(queued).unwrap() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        waited.await.expect("every queued record is shipped");
+        let sizes: Vec<usize> = batches.lock().unwrap().iter().map(|b| b.records.len()).collect();
+        // A full batch, then the record it had no room for with the rest.
+        assert_eq!(sizes, [MAX_BATCH_RECORDS, 500]);
+        assert_eq!(shipped(&batches), (0..queued).collect::<Vec<_>>());
+
+        for n in queued..queued + 3 {
+            log.finish(record(n));
+        }
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), shipping).await.expect("the shipper ends").unwrap();
+        assert_eq!(shipped(&batches), (0..queued + 3).collect::<Vec<_>>());
+        assert!(batches.lock().unwrap().iter().all(|b| b.dropped == 0));
     }
 }

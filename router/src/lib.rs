@@ -11,7 +11,7 @@
 //! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
 //! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
 //! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request: limits, route, headers, forward,
-//! answer), `upgrade` (WebSockets: `101` and the spliced tunnel), `limits` (what a
+//! answer), `request_body` (a request's body kept for a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced tunnel), `limits` (what a
 //! request head may be), `tls` (versions, suites, ALPN) and `certs` (the certificates
 //! by SNI, the self-signed default), `table` (the compiled table behind one
 //! `ArcSwap`), `feed` (the watch stream client), `persist` (`routes.json`), `headers`
@@ -43,6 +43,7 @@ pub mod limits;
 mod metrics;
 pub mod persist;
 mod proxy;
+mod request_body;
 mod server;
 pub mod settings;
 mod table;

@@ -12,15 +12,13 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
@@ -34,6 +32,7 @@ use crate::headers::{self, Forwarded};
 use crate::https_policy;
 use crate::limits;
 use crate::metrics::{Metrics, Served, UpstreamError};
+use crate::request_body::{BodyFault, BodySlot};
 use crate::table::{Entry, Routes, Target, Upstream};
 use crate::tasks::TaskGroup;
 use crate::upgrade::{self, ClientUpgrade};
@@ -108,7 +107,7 @@ impl Proxy {
         let started = Instant::now();
         let asks_upgrade = req.version() < Version::HTTP_2 && req.headers().contains_key(UPGRADE);
         let mut served = Served::default();
-        let Ok(response) = self.serve(req, peer, listener, &mut served).await;
+        let Ok(response) = self.serve(req, peer, listener, started, &mut served).await;
         let response = match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             true => closing(response),
             false => response,
@@ -122,9 +121,9 @@ impl Proxy {
         mut req: Request<Incoming>,
         peer: SocketAddr,
         listener: Listener,
+        started: Instant,
         served: &mut Served,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        let started = Instant::now();
         let client_upgrade = ClientUpgrade::take(&mut req);
         let arrived = std::time::SystemTime::now();
         let (mut parts, body) = req.into_parts();
@@ -415,181 +414,6 @@ pub(crate) fn page(status: StatusCode) -> Response<ProxyBody> {
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// The client's request body, kept where a second attempt can find it as long as the
-/// first attempt has not read from it. A connection that was never made never reads
-/// the body, so a request whose first process is unreachable can go to the next one,
-/// body and all. It also remembers whether the client's side of the body failed
-/// (malformed chunks, or more than the body limit), which makes the answer a 400 or
-/// 413 rather than a 502.
-struct BodySlot {
-    body: Arc<Mutex<Option<Incoming>>>,
-    seen: Arc<Mutex<BodySeen>>,
-    limit: u64,
-}
-
-/// What the attempts saw of the client's body, shared by them and the proxy.
-struct BodySeen {
-    /// What went wrong on the client's side, first fault first.
-    fault: Option<BodyFault>,
-    /// When the body last moved: the request began, a frame came or it ended.
-    moved: tokio::time::Instant,
-}
-
-/// What went wrong on the client's side of a request body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyFault {
-    /// hyper could not read it (bad chunk framing, or the client went away).
-    Malformed,
-    /// It grew past the router's body limit.
-    TooLarge,
-    /// The client sent nothing for the body read timeout.
-    Stalled,
-}
-
-/// The error a [`RetryBody`] ends with when the client's body outgrows the limit.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body is larger than the router's limit")]
-struct BodyTooLarge;
-
-impl BodySlot {
-    fn new(body: Incoming, limit: u64) -> Self {
-        Self {
-            body: Arc::new(Mutex::new(Some(body))),
-            seen: Arc::new(Mutex::new(BodySeen { fault: None, moved: tokio::time::Instant::now() })),
-            limit,
-        }
-    }
-
-    /// The body for one attempt.
-    fn attempt(&self) -> RetryBody {
-        RetryBody { slot: self.body.clone(), body: None, seen: self.seen.clone(), left: self.limit }
-    }
-
-    /// Resolves once `timeout` has passed since the body last moved: the process had
-    /// its time to answer.
-    async fn overdue(&self, timeout: Duration) {
-        loop {
-            let deadline = self.seen.lock().unwrap_or_else(PoisonError::into_inner).moved + timeout;
-            if tokio::time::Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-
-    /// Whether no attempt has read the body yet.
-    fn untouched(&self) -> bool {
-        self.body.lock().is_ok_and(|slot| slot.is_some())
-    }
-
-    /// What went wrong on the client's side, if anything.
-    fn fault(&self) -> Option<BodyFault> {
-        self.seen.lock().ok().and_then(|seen| seen.fault)
-    }
-}
-
-/// Whether a body error is the client's connection timing out (see `client_io`).
-fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
-}
-
-/// The body of one attempt: it takes the client's body out of the slot when first
-/// read, and ends with an error when it grows past the limit.
-pub(crate) struct RetryBody {
-    slot: Arc<Mutex<Option<Incoming>>>,
-    body: Option<Incoming>,
-    seen: Arc<Mutex<BodySeen>>,
-    /// How many more bytes may come.
-    left: u64,
-}
-
-impl RetryBody {
-    /// A body with nothing in it, for requests made in tests.
-    #[cfg(test)]
-    pub(crate) fn empty() -> Self {
-        let seen = BodySeen { fault: None, moved: tokio::time::Instant::now() };
-        Self { slot: Arc::new(Mutex::new(None)), body: None, seen: Arc::new(Mutex::new(seen)), left: 0 }
-    }
-
-    fn moved(&self) {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).moved = tokio::time::Instant::now();
-    }
-
-    fn record(&self, fault: BodyFault) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.fault.get_or_insert(fault);
-        }
-    }
-}
-
-impl RetryBody {
-    fn peek<T>(&self, f: impl FnOnce(Option<&Incoming>) -> T) -> T {
-        match &self.body {
-            Some(body) => f(Some(body)),
-            None => match self.slot.lock() {
-                Ok(slot) => f(slot.as_ref()),
-                Err(_) => f(None),
-            },
-        }
-    }
-}
-
-impl Body for RetryBody {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.body.is_none() {
-            this.body = this.slot.lock().ok().and_then(|mut slot| slot.take());
-        }
-        let Some(body) = &mut this.body else { return Poll::Ready(None) };
-        match std::task::ready!(Pin::new(body).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
-                match this.left.checked_sub(len) {
-                    Some(left) => this.left = left,
-                    None => {
-                        this.record(BodyFault::TooLarge);
-                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
-                    }
-                }
-                this.moved();
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Some(Err(e)) => {
-                this.record(match timed_out(&e) {
-                    true => BodyFault::Stalled,
-                    false => BodyFault::Malformed,
-                });
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            None => {
-                this.moved();
-                Poll::Ready(None)
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.peek(|body| body.is_none_or(Body::is_end_stream))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.peek(|body| body.map_or_else(|| SizeHint::with_exact(0), Body::size_hint))
-    }
 }
 
 #[cfg(test)]

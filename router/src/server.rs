@@ -70,8 +70,7 @@ impl Server {
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(limits::READ_BUFFER_BYTES)
-            .max_headers(limits::MAX_HEADERS);
+            .max_buf_size(limits::READ_BUFFER_BYTES);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -157,6 +156,7 @@ impl Server {
         let mut connection = std::pin::pin!(connection);
         let mut phase = self.phase.subscribe();
         let ended = tokio::select! {
+            biased;
             ended = connection.as_mut() => ended,
             () = async { drop(phase.wait_for(|phase| *phase >= closes_at).await) } => {
                 shutdown(connection.as_mut());
@@ -223,8 +223,11 @@ impl Server {
         service_fn(move |req| {
             let proxy = proxy.clone();
             let closing = closing.clone();
+            // The request's future is large (kilobytes): boxed once here, hyper moves
+            // only the box, where it would copy the whole of it as it stores it.
+            let handling = Box::pin(async move { proxy.handle(req, peer, kind).await });
             async move {
-                let response = proxy.handle(req, peer, kind).await?;
+                let response = handling.await?;
                 let draining = closing.is_some_and(|closing| closing.load(Ordering::Relaxed));
                 Ok(if draining { last_on_connection(response) } else { response })
             }

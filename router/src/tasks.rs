@@ -28,6 +28,7 @@ impl TaskGroup {
         running.send_modify(|n| *n += 1);
         tokio::spawn(async move {
             tokio::select! {
+                biased;
                 () = task => {}
                 _ = cut.wait_for(|cut| *cut) => {}
             }

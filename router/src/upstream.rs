@@ -29,7 +29,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::proxy::RetryBody;
+use crate::request_body::RetryBody;
 
 /// How long an idle connection to a process is kept.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
