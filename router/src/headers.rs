@@ -8,7 +8,7 @@
 //! proxy's address is appended to `X-Forwarded-For`. Nothing here logs a header's
 //! value.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
@@ -116,12 +116,42 @@ fn may_be_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(name) || name.as_str().starts_with("proxy")
 }
 
+/// A client connection's peer, with the text of its IP (an IPv4-mapped IPv6 address
+/// written as IPv4) made once for every request on the connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    ip_text: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip_text = HeaderValue::try_from(addr.ip().to_canonical().to_string())
+            .expect("an IP address is a header value");
+        Self { addr, ip_text }
+    }
+
+    /// The peer's address and port.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The peer's IP, as the connection has it.
+    pub fn ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
+
+    /// The peer's IP as `X-Forwarded-For` and access lines write it.
+    pub fn ip_text(&self) -> &str {
+        self.ip_text.to_str().expect("an IP address is text")
+    }
+}
+
 /// What the router tells an app about a request.
 #[derive(Debug, Clone)]
 pub struct Forwarded {
-    /// The peer's address (an IPv4-mapped IPv6 address is written as IPv4): the client,
-    /// or the proxy in front of it.
-    pub client_ip: IpAddr,
+    /// The peer: the client, or the proxy in front of it.
+    pub peer: Peer,
     /// Whether the peer is a trusted proxy, whose forwarding headers are kept.
     pub trusted: bool,
     /// The port of the router's listener.
@@ -141,7 +171,6 @@ pub struct Forwarded {
 /// with the proxy's address appended. Either way there is exactly one
 /// `X-Forwarded-For` and one `X-Request-Id`.
 pub fn set_forwarded(headers: &mut HeaderMap, forwarded: Forwarded) {
-    let peer = forwarded.client_ip.to_canonical().to_string();
     let proto = HeaderValue::from_static(if forwarded.https { "https" } else { "http" });
     let port = HeaderValue::from(forwarded.port);
     if forwarded.trusted {
@@ -153,7 +182,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: Forwarded) {
                 chain.extend_from_slice(b", ");
             }
         }
-        chain.extend_from_slice(peer.as_bytes());
+        chain.extend_from_slice(forwarded.peer.ip_text.as_bytes());
         let chain =
             HeaderValue::from_bytes(&chain).expect("header values joined by commas are a header value");
         headers.insert(X_FORWARDED_FOR, chain);
@@ -164,8 +193,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, forwarded: Forwarded) {
         }
     } else {
         headers.remove(FORWARDED);
-        headers
-            .insert(X_FORWARDED_FOR, HeaderValue::try_from(peer).expect("an IP address is a header value"));
+        headers.insert(X_FORWARDED_FOR, forwarded.peer.ip_text);
         headers.insert(X_FORWARDED_PROTO, proto);
         headers.insert(X_FORWARDED_PORT, port);
         match forwarded.host {
@@ -295,7 +323,7 @@ mod tests {
         set_forwarded(
             &mut headers,
             Forwarded {
-                client_ip: "127.0.0.1".parse().unwrap(),
+                peer: Peer::new("127.0.0.1:40000".parse().unwrap()),
                 trusted: false,
                 port: 8080,
                 https: false,
@@ -320,7 +348,7 @@ mod tests {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         headers.insert(FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
         let forwarded = Forwarded {
-            client_ip: "::ffff:10.0.0.1".parse().unwrap(),
+            peer: Peer::new("[::ffff:10.0.0.1]:40000".parse().unwrap()),
             trusted: true,
             port: 8080,
             https: false,

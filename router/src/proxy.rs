@@ -28,7 +28,7 @@ use paas_core::access::{self, AccessRecord};
 
 use crate::access::AccessLog;
 use crate::error::ErrorChain;
-use crate::headers::{self, Forwarded};
+use crate::headers::{self, Forwarded, Peer};
 use crate::https_policy;
 use crate::limits;
 use crate::metrics::{Metrics, Served, UpstreamError};
@@ -101,13 +101,13 @@ impl Proxy {
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
         listener: Listener,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let asks_upgrade = req.version() < Version::HTTP_2 && req.headers().contains_key(UPGRADE);
         let mut served = Served::default();
-        let Ok(response) = self.serve(req, peer, listener, started, &mut served).await;
+        let Ok(response) = self.serve(req, &peer, listener, started, &mut served).await;
         let response = match asks_upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             true => closing(response),
             false => response,
@@ -119,7 +119,7 @@ impl Proxy {
     async fn serve(
         &self,
         mut req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         listener: Listener,
         started: Instant,
         served: &mut Served,
@@ -128,7 +128,7 @@ impl Proxy {
         let arrived = std::time::SystemTime::now();
         let (mut parts, body) = req.into_parts();
         if let Err(refusal) = limits::check_head(&parts, self.max_body_bytes) {
-            tracing::debug!(%peer, ?refusal, "refused a request");
+            tracing::debug!(peer = %peer.addr(), ?refusal, "refused a request");
             return Ok(closing(page(refusal.status())));
         }
         let Some(host) = headers::request_host(&parts) else {
@@ -162,7 +162,7 @@ impl Proxy {
                 service_us: 0,
                 upstream: None,
                 request_id: String::new(),
-                client: peer.ip().to_string(),
+                client: peer.ip_text().to_owned(),
             }),
             _ => None,
         };
@@ -184,8 +184,9 @@ impl Proxy {
         if let Some(client_upgrade) = &client_upgrade {
             upgrade::set_upgrade_headers(&mut parts.headers, client_upgrade.protocol.clone());
         }
-        let (mut response, upstream) =
-            self.forward(entry, first, parts, &path_and_query, body, client_upgrade, peer, served).await;
+        let (mut response, upstream) = self
+            .forward(entry, first, parts, &path_and_query, body, client_upgrade, peer.addr(), served)
+            .await;
         if entry.tls_enforce && listener.tls {
             response = https_policy::with_hsts(response);
         }
@@ -214,7 +215,7 @@ impl Proxy {
     }
 
     /// Makes the headers the process gets; returns the request's id.
-    fn rewrite_headers(&self, parts: &mut Parts, peer: SocketAddr, listener: Listener) -> HeaderValue {
+    fn rewrite_headers(&self, parts: &mut Parts, peer: &Peer, listener: Listener) -> HeaderValue {
         let request_id = headers::request_id(&parts.headers);
         if !parts.headers.contains_key(HOST) {
             // An absolute-form request may name its host only in the target; the
@@ -226,8 +227,8 @@ impl Proxy {
         let host = parts.headers.get(HOST).cloned();
         headers::strip_hop_by_hop(&mut parts.headers);
         let forwarded = Forwarded {
-            client_ip: peer.ip(),
             trusted: self.trusted_proxies.contains(peer.ip()),
+            peer: peer.clone(),
             port: listener.port,
             https: listener.tls,
             host,

@@ -37,6 +37,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::client_io::ClientIo;
 use crate::error::ErrorChain;
+use crate::headers::Peer;
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::proxy::{self, Listener, Proxy, ProxyBody};
@@ -220,9 +221,11 @@ impl Server {
         > + Send,
     > + Clone {
         let proxy = self.proxy.clone();
+        let peer = Peer::new(peer);
         service_fn(move |req| {
             let proxy = proxy.clone();
             let closing = closing.clone();
+            let peer = peer.clone();
             // The request's future is large (kilobytes): boxed once here, hyper moves
             // only the box, where it would copy the whole of it as it stores it.
             let handling = Box::pin(async move { proxy.handle(req, peer, kind).await });

@@ -6,7 +6,7 @@
 //! names it is given.
 #![no_main]
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, FORWARDED, HOST};
@@ -85,7 +85,7 @@ fuzz_target!(|input: Input| {
     }
     let peer = IpAddr::V6(Ipv6Addr::from(input.peer));
     let forwarded = Forwarded {
-        client_ip: peer,
+        peer: headers::Peer::new(SocketAddr::new(peer, 0)),
         trusted: input.trusted,
         port: input.port,
         https: input.https,
