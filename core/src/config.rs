@@ -14,8 +14,8 @@ pub const MAX_VALUE_LEN: usize = 32 * 1024;
 pub const MAX_TOTAL_LEN: usize = 1024 * 1024;
 
 /// The name of a config var: `^[A-Za-z_][A-Za-z0-9_]*$`, at most 256 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ConfigKey(String);
 string_newtype!(ConfigKey);
 

@@ -1,6 +1,6 @@
 //! Host names: the platform domain, app domains, custom domains.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::parse::{string_newtype, ParseError};
 use crate::AppName;
@@ -8,8 +8,8 @@ use crate::AppName;
 /// A DNS host name, lowercased, without a trailing dot: labels of 1 to 63 letters,
 /// digits and inner hyphens, 253 bytes at most. The first label may be `*` (a wildcard
 /// custom domain). The last label is not all digits, so an IP address is not a host name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Hostname(String);
 string_newtype!(Hostname);
 

@@ -1,6 +1,6 @@
 //! Names users choose: apps, process types, users; and passwords.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::parse::{string_newtype, ParseError};
 
@@ -9,8 +9,8 @@ pub const RESERVED_APP_NAMES: [&str; 4] = ["paas", "git", "registry", "www"];
 
 /// The name of an app: `^[a-z][a-z0-9-]{1,29}$`, not reserved. It is also a DNS label
 /// (`<app>.<domain>`) and part of container and repository names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct AppName(String);
 string_newtype!(AppName);
 
@@ -38,8 +38,8 @@ impl AppName {
 }
 
 /// A process type of a Procfile (`web`, `worker`, `release`): `^[a-z][a-z0-9_-]{0,29}$`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ProcessType(String);
 string_newtype!(ProcessType);
 
@@ -76,8 +76,8 @@ impl ProcessType {
 
 /// A user's login name: 2 to 64 characters, lowercase letters, digits and `. _ - @ +`,
 /// starting with a letter or digit (so an e-mail address works).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Username(String);
 string_newtype!(Username);
 

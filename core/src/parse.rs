@@ -78,6 +78,12 @@ macro_rules! string_newtype {
                 v.0
             }
         }
+        // As the string it is, borrowed: no copy to serialize.
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
     };
 }
 pub(crate) use string_newtype;

@@ -74,12 +74,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(may_be_hop_by_hop) {
         return;
     }
+    // The names `Connection` lists beyond the fixed ones (`Connection: keep-alive`,
+    // which most processes send, lists none: nothing to collect).
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|name| !HOP_BY_HOP.iter().any(|fixed| name.eq_ignore_ascii_case(fixed.as_str())))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .filter(|name| *name != HOST)
         .collect();
     for name in named {
