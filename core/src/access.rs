@@ -27,7 +27,7 @@ pub const MAX_BATCH_RECORDS: usize = 2000;
 pub const MAX_FIELD_LEN: usize = 2048;
 
 /// One request the router answered for an app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AccessRecord {
     /// When the request arrived: nanoseconds since the Unix epoch.
     pub at: i64,
@@ -53,7 +53,48 @@ pub struct AccessRecord {
     pub client: String,
 }
 
+/// An [`AccessRecord`] borrowed from wherever its fields are: what the JSON of a
+/// record is made from, so that a router encodes its requests' records without first
+/// copying every field into one.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AccessRecordView<'a> {
+    pub at: i64,
+    pub app: &'a AppName,
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub bytes: u64,
+    pub service_us: u64,
+    pub upstream: Option<&'a str>,
+    pub request_id: &'a str,
+    pub client: &'a str,
+}
+
+impl Serialize for AccessRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(serializer)
+    }
+}
+
 impl AccessRecord {
+    /// The record, borrowed.
+    pub fn view(&self) -> AccessRecordView<'_> {
+        AccessRecordView {
+            at: self.at,
+            app: &self.app,
+            method: &self.method,
+            host: &self.host,
+            path: &self.path,
+            status: self.status,
+            bytes: self.bytes,
+            service_us: self.service_us,
+            upstream: self.upstream.as_deref(),
+            request_id: &self.request_id,
+            client: &self.client,
+        }
+    }
+
     /// The line's text, without time and source: `at=info method=GET path="/" …`.
     /// `at=error` for the router's own 5xx answers (no process answered). Every field a
     /// client chose is quoted or escaped, so the text never holds a line break.
@@ -127,10 +168,25 @@ pub struct AccessBatch {
     pub dropped: u64,
 }
 
-/// An [`AccessBatch`]'s body, encoded a record at a time as the records come: a router
-/// spreads the cost of encoding over its requests instead of stopping for a whole
-/// batch at once, keeps no record once it is encoded, and never makes a body the
-/// controller refuses. [`BatchEncoder::finish`] gives what [`AccessBatch::encode`]
+/// One record's JSON, made where the record's fields are (a router makes it as its
+/// request ends) and added to a batch later by [`BatchEncoder::push`].
+#[derive(Debug, Clone)]
+pub struct EncodedRecord(Vec<u8>);
+
+impl EncodedRecord {
+    pub fn new(record: &AccessRecordView<'_>) -> Self {
+        // Room for the names, numbers and short fields, and the long ones as they are:
+        // one allocation for most records.
+        let mut json = Vec::with_capacity(RECORD_JSON_BYTES + record.path.len() + record.host.len());
+        serde_json::to_writer(&mut json, record).expect("a record is plain data");
+        Self(json)
+    }
+}
+
+/// An [`AccessBatch`]'s body, put together a record at a time as the records come: a
+/// router spreads the cost of encoding over its requests instead of stopping for a
+/// whole batch at once, keeps no record once it is encoded, and never makes a body
+/// the controller refuses. [`BatchEncoder::finish`] gives what [`AccessBatch::encode`]
 /// gives for the same records.
 #[derive(Debug)]
 pub struct BatchEncoder {
@@ -138,6 +194,10 @@ pub struct BatchEncoder {
     records: usize,
 }
 
+/// A record's JSON beside its path and host: names and punctuation (about 110 bytes),
+/// the numbers, app, method, process, a UUID request id and an IPv6 client, with room
+/// to spare.
+const RECORD_JSON_BYTES: usize = 320;
 /// Room kept at the end of a batch for `],"dropped":N}`.
 const BATCH_TAIL_BYTES: usize = 40;
 
@@ -152,19 +212,17 @@ impl BatchEncoder {
     /// [`MAX_BATCH_RECORDS`] records, or would grow past [`MAX_BATCH_BYTES`] with this
     /// one. A first record always fits: a record's fields are at most
     /// [`MAX_FIELD_LEN`] bytes each.
-    pub fn push(&mut self, record: &AccessRecord) -> bool {
+    pub fn push(&mut self, record: &EncodedRecord) -> bool {
         if self.records == MAX_BATCH_RECORDS {
             return false;
         }
-        let before = self.body.len();
         if self.records > 0 {
+            if self.body.len() + 1 + record.0.len() + BATCH_TAIL_BYTES > MAX_BATCH_BYTES {
+                return false;
+            }
             self.body.push(b',');
         }
-        serde_json::to_writer(&mut self.body, record).expect("a record is plain data");
-        if self.records > 0 && self.body.len() + BATCH_TAIL_BYTES > MAX_BATCH_BYTES {
-            self.body.truncate(before);
-            return false;
-        }
+        self.body.extend_from_slice(&record.0);
         self.records += 1;
         true
     }
@@ -313,7 +371,7 @@ mod tests {
         assert!(encoder.is_empty());
         let records = vec![record(), AccessRecord { upstream: None, path: "/\"é\n".into(), ..record() }];
         for record in &records {
-            assert!(encoder.push(record));
+            assert!(encoder.push(&EncodedRecord::new(&record.view())));
         }
         assert_eq!(encoder.len(), 2);
         let batch = AccessBatch { records, dropped: 7 };
@@ -321,7 +379,8 @@ mod tests {
         assert_eq!(BatchEncoder::default().finish(0), AccessBatch::default().encode());
 
         let mut full = BatchEncoder::default();
-        while full.push(&record()) {}
+        let one = EncodedRecord::new(&record().view());
+        while full.push(&one) {}
         assert_eq!(full.len(), MAX_BATCH_RECORDS);
         assert_eq!(AccessBatch::decode(&full.finish(0)).unwrap().records.len(), MAX_BATCH_RECORDS);
 
@@ -329,6 +388,7 @@ mod tests {
         let long =
             AccessRecord { path: "/".repeat(MAX_FIELD_LEN), host: "h".repeat(MAX_FIELD_LEN), ..record() };
         let mut big = BatchEncoder::default();
+        let long = EncodedRecord::new(&long.view());
         while big.push(&long) {}
         assert!(big.len() < MAX_BATCH_RECORDS, "{} records", big.len());
         let body = big.finish(u64::MAX);

@@ -1,4 +1,5 @@
-//! Access lines: one [`AccessRecord`] per request answered for an app, shipped to the
+//! Access lines: one [`AccessRecord`](paas_core::access::AccessRecord) per request
+//! answered for an app, shipped to the
 //! controller, which shows them among the app's logs (`paas logs`), and written to the
 //! router's own log (target `paas_router::access`).
 //!
@@ -7,11 +8,14 @@
 //! are read, and at production rates they would fill the router's log, which is only
 //! rotated when a router starts. Without a feed they are logged at info.
 //!
-//! A request's record is finished when its response body is done (or the client went
-//! away), so it carries the bytes sent and the whole service time: [`AccessLog::wrap`]
-//! puts a counting body around the response. Records wait in a bounded queue; a
-//! shipper task encodes each as it comes ([`BatchEncoder`]: no stop to encode a whole
-//! batch) and posts them in batches to the controller's
+//! While its request runs, a record is a [`RequestLine`], which shares what it can
+//! with the request and its route instead of copying it. It is finished when the
+//! response body is done (or the client went away), so it carries the bytes sent and
+//! the whole service time: [`AccessLog::wrap`] puts a counting body around the
+//! response. Then it is encoded at once ([`EncodedRecord`]: the cost is spread over the
+//! requests, and nothing of the request is kept) and waits in a bounded queue; a
+//! shipper task puts the records together into batches ([`BatchEncoder`]) and posts
+//! them to the controller's
 //! [`ACCESS_PATH`](paas_core::access::ACCESS_PATH) with the feed's token. A full queue
 //! or an unreachable controller costs records, never a request: the loss is counted,
 //! logged and reported with the next batch.
@@ -25,12 +29,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper::http::uri::PathAndQuery;
+use hyper::http::HeaderValue;
+use hyper::Method;
 use hyper::Response;
-use paas_core::access::{AccessRecord, BatchEncoder, ACCESS_PATH};
+use paas_core::access::{self, AccessRecordView, BatchEncoder, EncodedRecord, ACCESS_PATH};
+use paas_core::AppName;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::FeedConfig;
 use crate::controller::Controller;
+use crate::headers::Peer;
 use crate::proxy::ProxyBody;
 
 /// How many records may wait for the shipper.
@@ -51,16 +60,56 @@ macro_rules! log_record {
             status = $record.status,
             bytes = $record.bytes,
             us = $record.service_us,
-            process = $record.upstream.as_deref().unwrap_or("-"),
+            process = $record.upstream.unwrap_or("-"),
             request_id = %$record.request_id,
         )
     };
 }
 
+/// A request's access line while the request runs: the parts of the request and its
+/// route it shares (no copies), written out as an [`AccessRecordView`] when it ends.
+pub(crate) struct RequestLine {
+    /// When the request arrived: nanoseconds since the Unix epoch.
+    pub at: i64,
+    pub app: Arc<AppName>,
+    pub method: Method,
+    /// The host, normalised.
+    pub host: String,
+    pub path: Option<PathAndQuery>,
+    pub status: u16,
+    pub bytes: u64,
+    pub service_us: u64,
+    /// The process that answered, if one was asked.
+    pub upstream: Option<Arc<str>>,
+    pub request_id: Option<HeaderValue>,
+    pub client: Peer,
+}
+
+impl RequestLine {
+    /// The line as a record, its client-sent fields cut to the record's limit.
+    fn view(&self) -> AccessRecordView<'_> {
+        AccessRecordView {
+            at: self.at,
+            app: &self.app,
+            method: access::truncate_field(self.method.as_str()),
+            host: access::truncate_field(&self.host),
+            path: access::truncate_field(self.path.as_ref().map_or("", PathAndQuery::as_str)),
+            status: self.status,
+            bytes: self.bytes,
+            service_us: self.service_us,
+            upstream: self.upstream.as_deref(),
+            request_id: access::truncate_field(
+                self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+            ),
+            client: self.client.ip_text(),
+        }
+    }
+}
+
 /// Where finished records go: the router's log and, with a feed, the shipper's queue.
 #[derive(Clone)]
 pub(crate) struct AccessLog {
-    queue: Option<mpsc::Sender<AccessRecord>>,
+    queue: Option<mpsc::Sender<EncodedRecord>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -86,7 +135,7 @@ impl AccessLog {
     pub fn wrap(
         &self,
         response: Response<ProxyBody>,
-        record: AccessRecord,
+        record: RequestLine,
         started: Instant,
     ) -> Response<ProxyBody> {
         let (parts, body) = response.into_parts();
@@ -97,13 +146,14 @@ impl AccessLog {
         Response::from_parts(parts, counted.boxed())
     }
 
-    fn finish(&self, record: AccessRecord) {
+    fn finish(&self, line: &RequestLine) {
+        let record = line.view();
         match &self.queue {
             Some(queue) => {
                 // Shipped lines reach the router's log only when asked for
                 // (`PAAS_LOG=paas_router::access=debug`).
                 log_record!(tracing::Level::DEBUG, record);
-                if queue.try_send(record).is_err() {
+                if queue.try_send(EncodedRecord::new(&record)).is_err() {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -113,7 +163,7 @@ impl AccessLog {
 }
 
 struct Pending {
-    record: AccessRecord,
+    record: RequestLine,
     started: Instant,
     log: AccessLog,
 }
@@ -156,7 +206,7 @@ impl Drop for CountingBody {
     fn drop(&mut self) {
         if let Some(Pending { mut record, started, log }) = self.pending.take() {
             record.service_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            log.finish(record);
+            log.finish(&record);
         }
     }
 }
@@ -172,11 +222,11 @@ impl Shipper {
         Self { controller: Controller::new(feed), dropped }
     }
 
-    async fn run(self, mut queue: mpsc::Receiver<AccessRecord>, mut stop: watch::Receiver<()>) {
+    async fn run(self, mut queue: mpsc::Receiver<EncodedRecord>, mut stop: watch::Receiver<()>) {
         // Whether the last post failed: the next failure is not logged again.
         let mut failing = false;
         // A record the last batch had no room for: the next batch's first.
-        let mut carried: Option<AccessRecord> = None;
+        let mut carried: Option<EncodedRecord> = None;
         loop {
             let mut batch = BatchEncoder::default();
             if let Some(record) = carried.take() {
@@ -246,15 +296,13 @@ impl Shipper {
 mod tests {
     use std::sync::Mutex;
 
+    use super::*;
+    use crate::config::FeedUrl;
     use hyper::body::Incoming;
     use hyper::service::service_fn;
     use hyper::{Request, StatusCode};
     use hyper_util::rt::TokioIo;
-    use paas_core::access::{AccessBatch, MAX_BATCH_RECORDS};
-    use paas_core::AppName;
-
-    use super::*;
-    use crate::config::FeedUrl;
+    use paas_core::access::{AccessBatch, MAX_BATCH_RECORDS, MAX_FIELD_LEN};
 
     /// A controller that keeps every access batch posted to it.
     async fn controller() -> (FeedConfig, Arc<Mutex<Vec<AccessBatch>>>) {
@@ -289,20 +337,41 @@ mod tests {
         (FeedConfig::new(url.unwrap(), None), batches)
     }
 
-    fn record(n: u64) -> AccessRecord {
-        AccessRecord {
+    fn line(n: u64) -> RequestLine {
+        RequestLine {
             at: 1,
-            app: AppName::parse("hello").unwrap(),
-            method: "GET".into(),
+            app: Arc::new(AppName::parse("hello").unwrap()),
+            method: Method::GET,
             host: "hello.localhost".into(),
-            path: format!("/{n}"),
+            path: Some(PathAndQuery::try_from(format!("/{n}")).unwrap()),
             status: 200,
             bytes: n,
             service_us: 10,
             upstream: Some("web.1".into()),
-            request_id: format!("r{n}"),
-            client: "127.0.0.1".into(),
+            request_id: Some(HeaderValue::from_str(&format!("r{n}")).unwrap()),
+            client: Peer::new("127.0.0.1:40000".parse().unwrap()),
         }
+    }
+
+    #[test]
+    fn a_line_is_the_record_the_controller_reads_with_long_fields_cut() {
+        let mut long = line(7);
+        long.path = Some(PathAndQuery::try_from(format!("/{}", "p".repeat(MAX_FIELD_LEN + 10))).unwrap());
+        long.host = "h".repeat(MAX_FIELD_LEN + 1);
+        long.request_id = None;
+        let mut batch = BatchEncoder::default();
+        assert!(batch.push(&EncodedRecord::new(&long.view())));
+        let records = AccessBatch::decode(&batch.finish(0)).expect("the controller reads it").records;
+        let record = &records[0];
+        assert_eq!((record.path.len(), record.host.len()), (MAX_FIELD_LEN, MAX_FIELD_LEN));
+        assert_eq!(
+            (record.app.as_str(), record.method.as_str(), record.client.as_str()),
+            ("hello", "GET", "127.0.0.1")
+        );
+        assert_eq!(
+            (record.upstream.as_deref(), record.request_id.as_str(), record.bytes),
+            (Some("web.1"), "", 7)
+        );
     }
 
     fn shipped(batches: &Mutex<Vec<AccessBatch>>) -> Vec<u64> {
@@ -316,7 +385,7 @@ mod tests {
         let (log, shipper) = AccessLog::shipping(&feed, stopped);
         let queued = MAX_BATCH_RECORDS as u64 + 500;
         for n in 0..queued {
-            log.finish(record(n));
+            log.finish(&line(n));
         }
         let shipping = tokio::spawn(shipper);
         let waited = tokio::time::timeout(Duration::from_secs(10), async {
@@ -331,7 +400,7 @@ mod tests {
         assert_eq!(shipped(&batches), (0..queued).collect::<Vec<_>>());
 
         for n in queued..queued + 3 {
-            log.finish(record(n));
+            log.finish(&line(n));
         }
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), shipping).await.expect("the shipper ends").unwrap();

@@ -24,9 +24,7 @@ use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 
-use paas_core::access::{self, AccessRecord};
-
-use crate::access::AccessLog;
+use crate::access::{AccessLog, RequestLine};
 use crate::error::ErrorChain;
 use crate::headers::{self, Forwarded, Peer};
 use crate::https_policy;
@@ -148,21 +146,20 @@ impl Proxy {
         }
         // Requests for the platform's own hosts (controller, builder) get no access line.
         let mut record = match &entry.target {
-            Target::App(app) => Some(AccessRecord {
+            Target::App(app) => Some(RequestLine {
                 at: arrived
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
                 app: app.clone(),
-                method: access::truncate_field(parts.method.as_str()).to_owned(),
-                host: access::truncate_field(&host).to_owned(),
-                path: access::truncate_field(parts.uri.path_and_query().map_or("", |pq| pq.as_str()))
-                    .to_owned(),
+                method: parts.method.clone(),
+                host: host.clone(),
+                path: parts.uri.path_and_query().cloned(),
                 status: 0,
                 bytes: 0,
                 service_us: 0,
                 upstream: None,
-                request_id: String::new(),
-                client: peer.ip_text().to_owned(),
+                request_id: None,
+                client: peer.clone(),
             }),
             _ => None,
         };
@@ -191,7 +188,7 @@ impl Proxy {
             response = https_policy::with_hsts(response);
         }
         if let Some(record) = &mut record {
-            record.request_id = access::truncate_field(request_id.to_str().unwrap_or_default()).to_owned();
+            record.request_id = Some(request_id);
             record.upstream = Some(upstream.process.clone());
         }
         Ok(self.answer(response, record, started, served))
@@ -201,7 +198,7 @@ impl Proxy {
     fn answer(
         &self,
         response: Response<ProxyBody>,
-        record: Option<AccessRecord>,
+        record: Option<RequestLine>,
         started: Instant,
         served: &mut Served,
     ) -> Response<ProxyBody> {

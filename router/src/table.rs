@@ -24,7 +24,7 @@ use crate::certs::CertStore;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     /// An app's processes.
-    App(AppName),
+    App(Arc<AppName>),
     /// The controller (`paas.<domain>`).
     Controller,
     /// The builder (`git.<domain>`).
@@ -45,14 +45,14 @@ impl fmt::Display for Target {
 #[derive(Debug)]
 pub(crate) struct Upstream {
     /// The process name, for logs (`web.1`).
-    pub process: String,
+    pub process: Arc<str>,
     /// Where the process listens.
     pub addr: SocketAddr,
 }
 
 impl Upstream {
     fn new(addr: SocketAddr, process: String) -> Self {
-        Self { process, addr }
+        Self { process: process.into(), addr }
     }
 }
 
@@ -125,7 +125,7 @@ impl Table {
             .map(|(host, route)| {
                 let upstreams =
                     route.backends.iter().map(|b| Upstream::new(b.addr, b.process.clone())).collect();
-                let mut entry = Entry::new(Target::App(route.app.clone()), upstreams);
+                let mut entry = Entry::new(Target::App(Arc::new(route.app.clone())), upstreams);
                 entry.tls_enforce = route.tls.enforce;
                 (host.to_string(), Some(Arc::new(entry)))
             })
