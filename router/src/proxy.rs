@@ -144,6 +144,12 @@ impl Proxy {
                 entry = controller;
             }
         }
+        let redirect = match entry.tls_enforce && !listener.tls {
+            true => self
+                .https_port
+                .and_then(|port| https_policy::https_location(&host, port, parts.uri.path_and_query())),
+            false => None,
+        };
         // Requests for the platform's own hosts (controller, builder) get no access line.
         let mut record = match &entry.target {
             Target::App(app) => Some(RequestLine {
@@ -152,7 +158,7 @@ impl Proxy {
                     .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
                 app: app.clone(),
                 method: parts.method.clone(),
-                host: host.clone(),
+                host,
                 path: parts.uri.path_and_query().cloned(),
                 status: 0,
                 bytes: 0,
@@ -163,13 +169,8 @@ impl Proxy {
             }),
             _ => None,
         };
-        if entry.tls_enforce && !listener.tls {
-            if let Some(location) = self
-                .https_port
-                .and_then(|port| https_policy::https_location(&host, port, parts.uri.path_and_query()))
-            {
-                return Ok(self.answer(https_policy::redirect(location), record, started, served));
-            }
+        if let Some(location) = redirect {
+            return Ok(self.answer(https_policy::redirect(location), record, started, served));
         }
         let Some(first) = entry.pick() else {
             return Ok(self.answer(page(StatusCode::SERVICE_UNAVAILABLE), record, started, served));
