@@ -1,24 +1,23 @@
 //! Access lines: one [`AccessRecord`](paas_core::access::AccessRecord) per request
-//! answered for an app, shipped to the
-//! controller, which shows them among the app's logs (`paas logs`), and written to the
-//! router's own log (target `paas_router::access`).
+//! answered for an app, shipped to the controller, which shows them among the app's
+//! logs (`paas logs`), and written to the router's own log (target
+//! `paas_router::access`).
 //!
 //! A shipped record is written to the router's own log only at debug level
 //! (`PAAS_LOG=paas_router::access=debug`): the app's log stream is where access lines
 //! are read, and at production rates they would fill the router's log, which is only
 //! rotated when a router starts. Without a feed they are logged at info.
 //!
-//! While its request runs, a record is a [`RequestLine`], which shares what it can
-//! with the request and its route instead of copying it. It is finished when the
-//! response body is done (or the client went away), so it carries the bytes sent and
-//! the whole service time: [`AccessLog::wrap`] puts a counting body around the
-//! response. Then it is encoded at once ([`EncodedRecord`]: the cost is spread over the
-//! requests, and nothing of the request is kept) and waits in a bounded queue; a
-//! shipper task puts the records together into batches ([`BatchEncoder`]) and posts
-//! them to the controller's
-//! [`ACCESS_PATH`](paas_core::access::ACCESS_PATH) with the feed's token. A full queue
-//! or an unreachable controller costs records, never a request: the loss is counted,
-//! logged and reported with the next batch.
+//! While its request runs, a record is a [`RequestLine`], which shares what it can with
+//! the request and its route instead of copying it. It is finished when the response
+//! body is done (or the client went away), so it carries the bytes sent and the whole
+//! service time: [`AccessLog::wrap`] puts a counting body around the response. Then it
+//! is encoded at once ([`EncodedRecord`]: the cost is spread over the requests, and
+//! nothing of the request is kept) and waits in a bounded queue; a shipper task puts
+//! the records together into batches ([`BatchEncoder`]) and posts them to the
+//! controller's [`ACCESS_PATH`](paas_core::access::ACCESS_PATH) with the feed's token.
+//! A full queue or an unreachable controller costs records, never a request: the loss
+//! is counted, logged and reported with the next batch.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

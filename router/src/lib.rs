@@ -10,15 +10,17 @@
 //!
 //! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
 //! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
-//! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request: limits, route, headers, forward,
-//! answer), `request_body` (a request's body kept for a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced tunnel), `limits` (what a
-//! request head may be), `tls` (versions, suites, ALPN) and `certs` (the certificates
-//! by SNI, the self-signed default), `table` (the compiled table behind one
-//! `ArcSwap`), `feed` (the watch stream client), `persist` (`routes.json`), `headers`
-//! (what is added and removed), `tasks` (connections and tunnels that shutdown waits
-//! for, then cuts), `metrics` (counters and gauges in atomics, the text exposition
-//! format, the admin listener's `GET /metrics`), `config` and `settings` (what the
-//! router is told; `settings` is the one place that reads the environment).
+//! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request:
+//! limits, route, headers, forward, answer), `request_body` (a request's body kept for
+//! a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced
+//! tunnel), `limits` (what a request head may be), `tls` (versions, suites, ALPN) and
+//! `certs` (the certificates by SNI, the self-signed default), `table` (the compiled
+//! table behind one `ArcSwap`), `feed` (the watch stream client), `persist`
+//! (`routes.json`), `headers` (what is added and removed), `tasks` (connections and
+//! tunnels that shutdown waits for, then cuts), `metrics` (counters and gauges in
+//! atomics, the text exposition format, the admin listener's `GET /metrics`), `config`
+//! and `settings` (what the router is told; `settings` is the one place that reads the
+//! environment).
 //!
 //! Certificates carried by the route feed go to the `CertStore` with every new table
 //! (`CertStore::sync_routes`), and `https_policy` is `tls:enforce` (308 to HTTPS, HSTS).
