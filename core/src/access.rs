@@ -174,13 +174,71 @@ pub struct AccessBatch {
 pub struct EncodedRecord(Vec<u8>);
 
 impl EncodedRecord {
+    /// The record's JSON: the bytes `serde_json` makes of the [`AccessRecordView`],
+    /// written by hand (a router makes one per request: the names are written as they
+    /// are, and most strings need no escaping).
     pub fn new(record: &AccessRecordView<'_>) -> Self {
         // Room for the names, numbers and short fields, and the long ones as they are:
         // one allocation for most records.
         let mut json = Vec::with_capacity(RECORD_JSON_BYTES + record.path.len() + record.host.len());
-        serde_json::to_writer(&mut json, record).expect("a record is plain data");
+        let mut numbers = itoa::Buffer::new();
+        json.extend_from_slice(b"{\"at\":");
+        json.extend_from_slice(numbers.format(record.at).as_bytes());
+        for (name, value) in [
+            (&b",\"app\":"[..], record.app.as_str()),
+            (b",\"method\":", record.method),
+            (b",\"host\":", record.host),
+            (b",\"path\":", record.path),
+        ] {
+            json.extend_from_slice(name);
+            push_json_string(&mut json, value);
+        }
+        json.extend_from_slice(b",\"status\":");
+        json.extend_from_slice(numbers.format(record.status).as_bytes());
+        json.extend_from_slice(b",\"bytes\":");
+        json.extend_from_slice(numbers.format(record.bytes).as_bytes());
+        json.extend_from_slice(b",\"service_us\":");
+        json.extend_from_slice(numbers.format(record.service_us).as_bytes());
+        json.extend_from_slice(b",\"upstream\":");
+        match record.upstream {
+            Some(upstream) => push_json_string(&mut json, upstream),
+            None => json.extend_from_slice(b"null"),
+        }
+        json.extend_from_slice(b",\"request_id\":");
+        push_json_string(&mut json, record.request_id);
+        json.extend_from_slice(b",\"client\":");
+        push_json_string(&mut json, record.client);
+        json.push(b'}');
         Self(json)
     }
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it: a backslash before a
+/// quote or a backslash, the short escapes of backspace, form feed, LF, CR and tab,
+/// `\u00xx` for other control characters; the rest as it is (UTF-8).
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..0x20 => &[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        out.extend_from_slice(escape);
+        plain = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
 }
 
 /// An [`AccessBatch`]'s body, put together a record at a time as the records come: a
@@ -208,6 +266,14 @@ impl Default for BatchEncoder {
 }
 
 impl BatchEncoder {
+    /// An empty batch with room for `bytes` of records (a router sizes it by its last
+    /// batch, so that a batch rarely grows, copying what it holds, as it fills).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut batch = Self::default();
+        batch.body.reserve(bytes.min(MAX_BATCH_BYTES));
+        batch
+    }
+
     /// Adds `record`; false, and nothing added, when the batch is full: it has
     /// [`MAX_BATCH_RECORDS`] records, or would grow past [`MAX_BATCH_BYTES`] with this
     /// one. A first record always fits: a record's fields are at most
@@ -233,6 +299,11 @@ impl BatchEncoder {
     }
 
     /// Whether the batch has no record.
+    /// How many bytes the batch's body has so far.
+    pub fn bytes(&self) -> usize {
+        self.body.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.records == 0
     }
@@ -394,6 +465,25 @@ mod tests {
         let body = big.finish(u64::MAX);
         assert!(body.len() <= MAX_BATCH_BYTES);
         assert_eq!(AccessBatch::decode(&body).unwrap().dropped, u64::MAX);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_record_is_encoded_as_serde_json_encodes_it(
+            at in proptest::prelude::any::<i64>(),
+            method in "\\PC{0,8}",
+            path in proptest::prelude::any::<String>(),
+            host in "[\\x00-\\x7f]{0,20}",
+            status in proptest::prelude::any::<u16>(),
+            bytes in proptest::prelude::any::<u64>(),
+            service_us in proptest::prelude::any::<u64>(),
+            upstream in proptest::option::of("[a-z]{1,5}\\.[0-9]{1,3}"),
+            request_id in "[\\x00-\\x20\"\\\\a-f0-9-]{0,40}",
+        ) {
+            let record = AccessRecord { at, method, path, host, status, bytes, service_us, upstream, request_id, ..record() };
+            let view = record.view();
+            proptest::prop_assert_eq!(EncodedRecord::new(&view).0, serde_json::to_vec(&view).unwrap());
+        }
     }
 
     #[test]

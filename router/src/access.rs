@@ -176,12 +176,12 @@ struct CountingBody {
 
 impl Body for CountingBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let (Poll::Ready(Some(Ok(frame))), Some(pending)) = (&polled, &mut this.pending) {
@@ -226,8 +226,10 @@ impl Shipper {
         let mut failing = false;
         // A record the last batch had no room for: the next batch's first.
         let mut carried: Option<EncodedRecord> = None;
+        // How large the last batch was: the next is made with that much room.
+        let mut last_bytes = 0;
         loop {
-            let mut batch = BatchEncoder::default();
+            let mut batch = BatchEncoder::with_capacity(last_bytes);
             if let Some(record) = carried.take() {
                 batch.push(&record);
             }
@@ -264,6 +266,7 @@ impl Shipper {
                     () = &mut linger => break,
                 }
             }
+            last_bytes = batch.bytes();
             self.post(batch, &mut failing).await;
         }
     }

@@ -11,7 +11,9 @@
 //! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
 //! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
 //! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request:
-//! limits, route, headers, forward, answer), `request_body` (a request's body kept for
+//! limits, route, headers, forward, answer), `upstream` and `upstream_wire` (the pool
+//! of HTTP/1.1 connections to processes and the router's own client on them: request
+//! heads written, response heads and chunks read), `request_body` (a request's body kept for
 //! a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced
 //! tunnel), `limits` (what a request head may be), `tls` (versions, suites, ALPN) and
 //! `certs` (the certificates by SNI, the self-signed default), `table` (the compiled
@@ -53,6 +55,7 @@ mod tasks;
 pub mod tls;
 mod upgrade;
 mod upstream;
+pub mod upstream_wire;
 
 use std::future::Future;
 use std::net::SocketAddr;

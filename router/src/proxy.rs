@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
+use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
@@ -38,7 +38,7 @@ use crate::upstream::{Pool, UpstreamBody};
 use crate::{RouterConfig, TrustedProxies};
 
 /// The body of every response the router sends.
-pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub(crate) type ProxyBody = BoxBody<Bytes, std::io::Error>;
 
 /// The proxy: the routes, a connection pool to the processes, and what it tells them.
 pub(crate) struct Proxy {
@@ -178,12 +178,22 @@ impl Proxy {
         let Some(path_and_query) = origin_form(&parts.uri) else {
             return Ok(self.answer(page(StatusCode::BAD_REQUEST), record, started, served));
         };
-        let request_id = self.rewrite_headers(&mut parts, peer, listener);
+        let (request_id, forwarding) = self.rewrite_headers(&mut parts, peer, listener);
         if let Some(client_upgrade) = &client_upgrade {
             upgrade::set_upgrade_headers(&mut parts.headers, client_upgrade.protocol.clone());
         }
         let (mut response, upstream) = self
-            .forward(entry, first, parts, &path_and_query, body, client_upgrade, peer.addr(), served)
+            .forward(
+                entry,
+                first,
+                parts,
+                &forwarding,
+                &path_and_query,
+                body,
+                client_upgrade,
+                peer.addr(),
+                served,
+            )
             .await;
         if entry.tls_enforce && listener.tls {
             response = https_policy::with_hsts(response);
@@ -212,8 +222,14 @@ impl Proxy {
         }
     }
 
-    /// Makes the headers the process gets; returns the request's id.
-    fn rewrite_headers(&self, parts: &mut Parts, peer: &Peer, listener: Listener) -> HeaderValue {
+    /// Makes the headers the process gets; returns the request's id and the forwarding
+    /// headers to send after the others.
+    fn rewrite_headers(
+        &self,
+        parts: &mut Parts,
+        peer: &Peer,
+        listener: Listener,
+    ) -> (HeaderValue, Vec<(HeaderName, HeaderValue)>) {
         let request_id = headers::request_id(&parts.headers);
         if !parts.headers.contains_key(HOST) {
             // An absolute-form request may name its host only in the target; the
@@ -232,8 +248,8 @@ impl Proxy {
             host,
             request_id: request_id.clone(),
         };
-        headers::set_forwarded(&mut parts.headers, forwarded);
-        request_id
+        let added = headers::forwarding_headers(&mut parts.headers, forwarded);
+        (request_id, added)
     }
 
     /// Sends the request to the process whose turn it is, or to the next one when
@@ -246,6 +262,7 @@ impl Proxy {
         entry: &'e Entry,
         first: usize,
         mut parts: Parts,
+        forwarding: &[(HeaderName, HeaderValue)],
         path_and_query: &PathAndQuery,
         body: Incoming,
         client_upgrade: Option<ClientUpgrade>,
@@ -270,7 +287,7 @@ impl Proxy {
             };
             *forward.uri_mut() = Uri::from(path_and_query.clone());
             let answered = tokio::select! {
-                answered = self.pool.send(upstream.addr, forward) => Ok(answered),
+                answered = self.pool.send(upstream.addr, forward, forwarding) => Ok(answered),
                 () = body.overdue(self.response_timeout) => Err(()),
             };
             outcome = match answered {
@@ -300,15 +317,13 @@ impl Proxy {
             _ => {}
         }
         let response = match outcome {
-            Outcome::Answered(mut response) => match (upgrade::switched(&response), client_upgrade) {
+            Outcome::Answered(response) => match (upgrade::switched(&response), client_upgrade) {
                 (Some(protocol), Some(client)) => {
-                    let upstream_connection = hyper::upgrade::on(&mut response);
                     let (mut parts, body) = response.into_parts();
-                    if let Some(driver) = body.into_upgrade_driver() {
-                        self.tunnels.spawn(driver);
+                    if let Some(tunnel) = body.into_tunnel() {
+                        let what = format!("{} {}", entry.target, upstream.process);
+                        upgrade::splice(&self.tunnels, client.connection, tunnel, peer, what);
                     }
-                    let what = format!("{} {}", entry.target, upstream.process);
-                    upgrade::splice(&self.tunnels, client.connection, upstream_connection, peer, what);
                     headers::strip_hop_by_hop(&mut parts.headers);
                     upgrade::set_upgrade_headers(&mut parts.headers, protocol);
                     Response::from_parts(
@@ -356,6 +371,9 @@ pub(crate) struct Listener {
     pub tls: bool,
 }
 
+// The answer is moved a few times and then boxed (as `ProxyBody`): cheaper than a box
+// of its own.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Answered(Response<UpstreamBody>),
     /// Not connected; the request was not sent.

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use crate::error::ErrorChain;
 use crate::tasks::TaskGroup;
+use crate::upstream::Tunnel;
 use hyper::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode, Version};
@@ -70,24 +71,25 @@ pub(crate) fn switched<B>(response: &Response<B>) -> Option<HeaderValue> {
     response.headers().get(UPGRADE).cloned()
 }
 
-/// Splices the two sides of an upgraded connection once both are ready, on a task of
-/// `tunnels`. `what` names the tunnel in logs (app and process, never a header).
+/// Splices the two sides of an upgraded connection once the client's is ready (hyper
+/// has sent it the `101`), on a task of `tunnels`. `what` names the tunnel in logs
+/// (app and process, never a header).
 pub(crate) fn splice(
     tunnels: &TaskGroup,
     client: OnUpgrade,
-    upstream: OnUpgrade,
+    mut upstream: Tunnel,
     peer: SocketAddr,
     what: String,
 ) {
     tunnels.spawn(async move {
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(both) => both,
+        let client = match client.await {
+            Ok(client) => client,
             Err(e) => {
                 tracing::debug!(%peer, tunnel = %what, error = %ErrorChain(&e), "the upgrade failed");
                 return;
             }
         };
-        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        let mut client = TokioIo::new(client);
         match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             Ok((up, down)) => tracing::debug!(%peer, tunnel = %what, up, down, "the tunnel closed"),
             Err(e) => tracing::debug!(%peer, tunnel = %what, error = %e, "the tunnel broke"),
