@@ -80,7 +80,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             None => proxy |= name.as_str().starts_with("proxy"),
         }
     }
-    if fixed & 1 != 0 {
+    // `Connection: keep-alive` (or `close`), the usual value, names nothing else.
+    let names_others = fixed & 1 != 0
+        && headers.get_all(CONNECTION).iter().any(|value| {
+            let value = value.as_bytes().trim_ascii();
+            !value.eq_ignore_ascii_case(b"keep-alive") && !value.eq_ignore_ascii_case(b"close")
+        });
+    if names_others {
         // The names `Connection` lists beyond the fixed ones (`Connection: keep-alive`,
         // which most processes send, lists none: nothing to collect).
         let named: Vec<HeaderName> = headers
@@ -280,15 +286,16 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-    // 8-4-4-4-12 hex digits, most significant first.
+    // 8-4-4-4-12 hex digits, most significant first: two digits a byte.
     let mut id = [b'-'; 36];
-    let mut digit = 0;
-    for (i, byte) in id.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
+    let mut at = 0;
+    for (i, byte) in n.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
         }
-        *byte = HEX[((n >> (124 - 4 * digit)) & 0xf) as usize];
-        digit += 1;
+        id[at] = HEX[usize::from(byte >> 4)];
+        id[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
     }
     HeaderValue::from_bytes(&id).expect("hex digits and dashes are a header value")
 }

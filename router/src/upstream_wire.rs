@@ -130,22 +130,46 @@ fn parse_with<const N: usize>(
             HeaderName::from_bytes(&head[span.name.0..span.name.1]).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
             .map_err(|_| HeadError::Malformed)?;
-        seen.connection |= name == CONNECTION;
-        seen.transfer_encoding |= name == TRANSFER_ENCODING;
-        seen.content_length |= name == CONTENT_LENGTH;
+        seen.note(&name, value.as_bytes());
         headers.append(name, value);
     }
     let (framing, keep_alive) = framing(method, status, version, &mut headers, seen)?;
     Ok(Some((ResponseHead { status, version, headers, reason, framing, keep_alive }, len)))
 }
 
-/// Which of the headers that frame a body a response has (each one looked up only
-/// when it is there).
+/// What a response's headers say of where its body ends, gathered as they are read.
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
-    connection: bool,
-    transfer_encoding: bool,
-    content_length: bool,
+    /// `Connection` names `close`.
+    close: bool,
+    /// Whether `Transfer-Encoding` was sent, and its last coding is `chunked`.
+    transfer_encoding: Option<bool>,
+    /// Whether `Content-Length` was sent, and the length it gave.
+    content_length: Option<Result<u64, HeadError>>,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        if *name == CONNECTION {
+            self.close |= comma_tokens(value).any(|token| token.eq_ignore_ascii_case(b"close"));
+        } else if *name == TRANSFER_ENCODING {
+            let last = comma_tokens(value).last().map(|coding| coding.eq_ignore_ascii_case(b"chunked"));
+            self.transfer_encoding = last.or(self.transfer_encoding).or(Some(false));
+        } else if *name == CONTENT_LENGTH {
+            let mut tokens = comma_tokens(value).peekable();
+            if tokens.peek().is_none() {
+                self.content_length = Some(Err(HeadError::ContentLength));
+            }
+            for token in tokens {
+                let length = parse_decimal(token).ok_or(HeadError::ContentLength);
+                self.content_length = match (self.content_length, length) {
+                    (None, length) => Some(length),
+                    (Some(Ok(seen)), Ok(length)) if seen == length => Some(Ok(seen)),
+                    _ => Some(Err(HeadError::ContentLength)),
+                };
+            }
+        }
+    }
 }
 
 /// Where the body of a response ends, and whether its connection can be kept; drops a
@@ -157,12 +181,7 @@ fn framing(
     headers: &mut HeaderMap,
     seen: Seen,
 ) -> Result<(Framing, bool), HeadError> {
-    let mut keep_alive = version == Version::HTTP_11;
-    for token in tokens(headers, &CONNECTION).filter(|_| seen.connection) {
-        if token.eq_ignore_ascii_case(b"close") {
-            keep_alive = false;
-        }
-    }
+    let mut keep_alive = version == Version::HTTP_11 && !seen.close;
     if *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -170,11 +189,9 @@ fn framing(
     {
         return Ok((Framing::Empty, keep_alive));
     }
-    if seen.transfer_encoding {
-        let chunked = tokens(headers, &TRANSFER_ENCODING)
-            .last()
-            .is_some_and(|last| last.eq_ignore_ascii_case(b"chunked"));
-        if headers.remove(CONTENT_LENGTH).is_some() {
+    if let Some(chunked) = seen.transfer_encoding {
+        if seen.content_length.is_some() {
+            headers.remove(CONTENT_LENGTH);
             keep_alive = false;
         }
         return Ok(match chunked {
@@ -182,28 +199,15 @@ fn framing(
             false => (Framing::UntilClose, false),
         });
     }
-    let mut length = None;
-    for token in tokens(headers, &CONTENT_LENGTH).filter(|_| seen.content_length) {
-        let value = parse_decimal(token).ok_or(HeadError::ContentLength)?;
-        if length.is_some_and(|length| length != value) {
-            return Err(HeadError::ContentLength);
-        }
-        length = Some(value);
-    }
-    Ok(match length {
+    Ok(match seen.content_length.transpose()? {
         Some(length) => (Framing::Length(length), keep_alive),
         None => (Framing::UntilClose, false),
     })
 }
 
-/// The comma-separated tokens of every `name` header, trimmed, empty ones skipped.
-fn tokens<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h [u8]> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
+/// The comma-separated tokens of a header value, trimmed, empty ones skipped.
+fn comma_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|token| !token.is_empty())
 }
 
 /// A decimal number of at most 19 digits.
@@ -496,6 +500,7 @@ mod tests {
             ("HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", HeadError::ContentLength),
             ("HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n", HeadError::ContentLength),
             ("HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\n", HeadError::ContentLength),
+            ("HTTP/1.1 200 OK\r\ncontent-length: \r\n\r\n", HeadError::ContentLength),
             ("HTTP/1.1 200 OK\r\nx: a\0b\r\n\r\n", HeadError::Malformed),
             ("HTTP/1.1 2000 OK\r\n\r\n", HeadError::Malformed),
             ("HTTP/2 200 OK\r\n\r\n", HeadError::Malformed),
