@@ -169,7 +169,7 @@ struct Failure {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Unanswered {
-    /// Not a byte of the request was taken.
+    /// Not a byte of the request was taken, and none of its body read.
     Unsent,
     /// The request was sent and the connection ended before any answer.
     NoAnswer,
@@ -285,6 +285,11 @@ impl Pool {
         if !conn.usable() {
             return;
         }
+        // A long response head grew the buffer: an idle connection keeps the usual size.
+        if conn.read.len() > READ_BYTES {
+            conn.read.truncate(READ_BYTES);
+            conn.read.shrink_to_fit();
+        }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let conns = idle.entry(conn.addr).or_default();
         if conns.len() < MAX_IDLE_PER_PROCESS {
@@ -329,6 +334,9 @@ async fn exchange(
     // most three, as the body is polled only once they are.
     let mut queued: Vec<Bytes> = Vec::new();
     let mut body_read = body.is_end_stream();
+    // Whether body data was taken from the client: a request that did is never sent
+    // again, since what was taken is gone with this attempt.
+    let mut took_data = false;
     let mut answered = false;
     std::future::poll_fn(|cx| {
         // Write what can be written without waiting: the head, with the body's first
@@ -352,12 +360,17 @@ async fn exchange(
                     // Trailers of the client's body are not passed on.
                     Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                         Ok(data) if data.is_empty() => {}
-                        Ok(data) if chunked => queued.extend([
-                            upstream_wire::chunk_size_line(data.len()),
-                            data,
-                            Bytes::from_static(upstream_wire::CHUNK_END),
-                        ]),
-                        Ok(data) => queued.push(data),
+                        Ok(data) => {
+                            took_data = true;
+                            match chunked {
+                                true => queued.extend([
+                                    upstream_wire::chunk_size_line(data.len()),
+                                    data,
+                                    Bytes::from_static(upstream_wire::CHUNK_END),
+                                ]),
+                                false => queued.push(data),
+                            }
+                        }
                         Err(_trailers) => {}
                     },
                 }
@@ -394,7 +407,8 @@ async fn exchange(
                 }
                 Poll::Ready(result) => {
                     let source = result.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into());
-                    let unanswered = if written == 0 { Unanswered::Unsent } else { Unanswered::No };
+                    let unsent = written == 0 && !took_data;
+                    let unanswered = if unsent { Unanswered::Unsent } else { Unanswered::No };
                     return Poll::Ready(Err(Failure {
                         error: SendError::Failed { addr, source },
                         unanswered,
