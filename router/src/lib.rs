@@ -13,8 +13,8 @@
 //! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request:
 //! limits, route, headers, forward, answer), `upstream` and `upstream_wire` (the pool
 //! of HTTP/1.1 connections to processes and the router's own client on them: request
-//! heads written, response heads and chunks read), `request_body` (a request's body kept for
-//! a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced
+//! heads written, response heads and chunks read), `request_body` (a request's body
+//! kept for a retry, its limit and faults), `upgrade` (WebSockets: `101` and the spliced
 //! tunnel), `limits` (what a request head may be), `tls` (versions, suites, ALPN) and
 //! `certs` (the certificates by SNI, the self-signed default), `table` (the compiled
 //! table behind one `ArcSwap`), `feed` (the watch stream client), `persist`
