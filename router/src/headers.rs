@@ -87,8 +87,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             !value.eq_ignore_ascii_case(b"keep-alive") && !value.eq_ignore_ascii_case(b"close")
         });
     if names_others {
-        // The names `Connection` lists beyond the fixed ones (`Connection: keep-alive`,
-        // which most processes send, lists none: nothing to collect).
+        // The names `Connection` lists beyond the fixed ones.
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()

@@ -341,11 +341,6 @@ impl ChunkedDecoder {
         }
         Ok((taken, if self.at == Chunk::Done { Decoded::End } else { Decoded::NeedMore }))
     }
-
-    /// Whether the body has ended.
-    pub fn is_done(&self) -> bool {
-        self.at == Chunk::Done
-    }
 }
 
 /// Where one framing byte `b` takes the decoder from `at` (not in data, not done).
