@@ -19,7 +19,9 @@
 //! `certs` (the certificates by SNI, the self-signed default), `table` (the compiled
 //! table behind one `ArcSwap`), `feed` (the watch stream client), `persist`
 //! (`routes.json`), `headers` (what is added and removed), `tasks` (connections and
-//! tunnels that shutdown waits for, then cuts), `metrics` (counters and gauges in
+//! tunnels that shutdown waits for, then cuts), `signal` (the drain's phase and the
+//! cut, checked by every connection at each poll), `sleeps` (the header read and
+//! response timeouts on recycled timers), `metrics` (counters and gauges in
 //! atomics, the text exposition format, the admin listener's `GET /metrics`), `config`
 //! and `settings` (what the router is told; `settings` is the one place that reads the
 //! environment).
@@ -50,6 +52,8 @@ mod proxy;
 mod request_body;
 mod server;
 pub mod settings;
+mod signal;
+mod sleeps;
 mod table;
 mod tasks;
 pub mod tls;

@@ -31,7 +31,7 @@
 //! Requests are counted when their response head is ready, before it is sent: a
 //! client that has read a response finds it counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +48,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use paas_core::AppName;
+use rustc_hash::FxHashMap;
 use tokio::net::TcpListener;
 
 use crate::error::ErrorChain;
@@ -166,7 +167,7 @@ impl Served {
 pub(crate) struct Metrics {
     /// The series by `app` label; only the proxy adds to it, from route table targets.
     /// Read without a lock; a new app copies the map.
-    series: ArcSwap<HashMap<Box<str>, Arc<Series>>>,
+    series: ArcSwap<FxHashMap<Box<str>, Arc<Series>>>,
     /// The series of [`UNROUTED`].
     unrouted: Arc<Series>,
     open_connections: AtomicU64,
@@ -177,7 +178,7 @@ impl Metrics {
     /// Counters at zero, for a router allowing `max_connections` open connections.
     pub fn new(max_connections: usize) -> Self {
         let unrouted = Arc::new(Series::default());
-        let series = HashMap::from([(Box::from(UNROUTED), unrouted.clone())]);
+        let series = FxHashMap::from_iter([(Box::from(UNROUTED), unrouted.clone())]);
         Self {
             series: ArcSwap::from_pointee(series),
             unrouted,
@@ -207,7 +208,7 @@ impl Metrics {
             return series.clone();
         }
         self.series.rcu(|current| {
-            let mut next = HashMap::clone(current);
+            let mut next = FxHashMap::clone(current);
             next.entry(Box::from(app)).or_insert_with(Arc::default);
             next
         });

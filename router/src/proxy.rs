@@ -31,6 +31,7 @@ use crate::https_policy;
 use crate::limits;
 use crate::metrics::{Metrics, Served, UpstreamError};
 use crate::request_body::{BodyFault, BodySlot};
+use crate::sleeps::Sleeps;
 use crate::table::{Entry, Routes, Target, Upstream};
 use crate::tasks::TaskGroup;
 use crate::upgrade::{self, ClientUpgrade};
@@ -46,6 +47,8 @@ pub(crate) struct Proxy {
     /// The keep-alive connections to the processes.
     pool: Arc<Pool>,
     response_timeout: Duration,
+    /// The timers of response timeouts.
+    response_timers: Arc<Sleeps>,
     /// The largest request body passed on.
     max_body_bytes: u64,
     /// The WebSockets (and other upgraded connections) being carried.
@@ -69,6 +72,7 @@ impl Proxy {
             routes,
             pool,
             response_timeout: config.response_timeout,
+            response_timers: Arc::default(),
             max_body_bytes: config.max_body_bytes,
             tunnels: TaskGroup::default(),
             access,
@@ -288,7 +292,7 @@ impl Proxy {
             *forward.uri_mut() = Uri::from(path_and_query.clone());
             let answered = tokio::select! {
                 answered = self.pool.send(upstream.addr, forward, forwarding) => Ok(answered),
-                () = body.overdue(self.response_timeout) => Err(()),
+                () = body.overdue(self.response_timeout, &self.response_timers) => Err(()),
             };
             outcome = match answered {
                 Ok(Ok(response)) => Outcome::Answered(response),

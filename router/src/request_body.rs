@@ -18,6 +18,8 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Instant;
 
+use crate::sleeps::Sleeps;
+
 /// The client's body of one request, shared by its attempts.
 pub(crate) struct BodySlot {
     /// None for a request without a body.
@@ -79,14 +81,16 @@ impl BodySlot {
     }
 
     /// Resolves once `timeout` has passed since the body last moved: the process had
-    /// its time to answer.
-    pub async fn overdue(&self, timeout: Duration) {
+    /// its time to answer. The timer is one of `sleeps`.
+    pub async fn overdue(&self, timeout: Duration, sleeps: &Arc<Sleeps>) {
+        let mut timer = sleeps.until(self.moved() + timeout);
         loop {
+            (&mut timer).await;
             let deadline = self.moved() + timeout;
             if Instant::now() >= deadline {
                 return;
             }
-            tokio::time::sleep_until(deadline).await;
+            timer.set_deadline(deadline);
         }
     }
 

@@ -20,10 +20,9 @@
 //! whose protocol detection reads the first bytes without any timeout: here the
 //! header read timeout runs from the moment a connection is accepted.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::client_io::ClientIo;
@@ -41,6 +40,8 @@ use crate::headers::Peer;
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::proxy::{self, Listener, Proxy, ProxyBody};
+use crate::signal::Level;
+use crate::sleeps::RecyclingTimer;
 use crate::tasks::TaskGroup;
 use crate::tls::ALPN_H2;
 use crate::RouterConfig;
@@ -50,11 +51,10 @@ pub(crate) struct Server {
     proxy: Arc<Proxy>,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    /// How far a drain has come.
-    phase: watch::Sender<Phase>,
-    /// Whether HTTP/1.1 responses say `Connection: close` (set with [`Phase::Draining`],
-    /// read on every response).
-    closing_responses: Arc<AtomicBool>,
+    /// How far a drain has come, a [`Phase`]: read on every HTTP/1.1 response (which
+    /// says `Connection: close` from [`Phase::Draining`] on) and each time a
+    /// connection's task runs.
+    phase: Level,
     /// One permit per open connection.
     permits: Arc<Semaphore>,
     tls_handshake_timeout: Duration,
@@ -69,7 +69,7 @@ impl Server {
     pub fn new(proxy: Arc<Proxy>, config: &RouterConfig, metrics: Arc<Metrics>) -> Self {
         let mut http1 = http1::Builder::new();
         http1
-            .timer(TokioTimer::new())
+            .timer(RecyclingTimer::default())
             .header_read_timeout(config.header_read_timeout)
             .max_buf_size(limits::READ_BUFFER_BYTES);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
@@ -83,8 +83,7 @@ impl Server {
             proxy,
             http1,
             http2,
-            phase: watch::channel(Phase::Serving).0,
-            closing_responses: Arc::new(AtomicBool::new(false)),
+            phase: Level::new(Phase::Serving as u8),
             permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
             tls_handshake_timeout: config.tls_handshake_timeout,
             body_read_timeout: config.body_read_timeout,
@@ -131,15 +130,13 @@ impl Server {
     /// once, HTTP/1.1 ones after their next response ([`Server::close_idle`] closes
     /// those that stay idle).
     pub fn drain(&self) {
-        self.closing_responses.store(true, Ordering::Relaxed);
-        self.phase.send_if_modified(|phase| advance(phase, Phase::Draining));
+        self.phase.raise(Phase::Draining as u8);
     }
 
     /// Closes the HTTP/1.1 connections that had no request since [`Server::drain`];
     /// those in the middle of one finish it first.
     pub fn close_idle(&self) {
-        self.drain();
-        self.phase.send_if_modified(|phase| advance(phase, Phase::Closing));
+        self.phase.raise(Phase::Closing as u8);
     }
 
     /// Runs `connection` to its end, shutting it down gracefully once the drain reaches
@@ -155,15 +152,17 @@ impl Server {
         E: std::error::Error + 'static,
     {
         let mut connection = std::pin::pin!(connection);
-        let mut phase = self.phase.subscribe();
-        let ended = tokio::select! {
-            biased;
-            ended = connection.as_mut() => ended,
-            () = async { drop(phase.wait_for(|phase| *phase >= closes_at).await) } => {
-                shutdown(connection.as_mut());
-                connection.await
+        let mut phase = Some(self.phase.watcher());
+        let ended = poll_fn(|cx| {
+            if let Some(watcher) = &mut phase {
+                if watcher.poll_reached(cx, closes_at as u8).is_ready() {
+                    phase = None;
+                    shutdown(connection.as_mut());
+                }
             }
-        };
+            connection.as_mut().poll(cx)
+        })
+        .await;
         if let Err(e) = ended {
             tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
         }
@@ -192,7 +191,7 @@ impl Server {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = ClientIo::new(io, peer, self.body_read_timeout);
-        let service = self.service(peer, kind, Some(self.closing_responses.clone()));
+        let service = self.service(peer, kind, Some(self.phase.clone()));
         let connection = self.http1.serve_connection(TokioIo::new(io), service).with_upgrades();
         self.serve_until(connection, Phase::Closing, |c| c.graceful_shutdown(), peer).await;
     }
@@ -205,13 +204,14 @@ impl Server {
         self.serve_until(connection, Phase::Draining, |c| c.graceful_shutdown(), peer).await;
     }
 
-    /// The proxy as a service of one connection; with `closing`, its responses say
-    /// `Connection: close` once that is set (HTTP/1.1 only: HTTP/2 has no such header).
+    /// The proxy as a service of one connection; with the drain's `phase`, its
+    /// responses say `Connection: close` once a drain began (HTTP/1.1 only: HTTP/2 has
+    /// no such header).
     fn service(
         &self,
         peer: SocketAddr,
         kind: Listener,
-        closing: Option<Arc<AtomicBool>>,
+        phase: Option<Level>,
     ) -> impl hyper::service::Service<
         hyper::Request<hyper::body::Incoming>,
         Response = hyper::Response<ProxyBody>,
@@ -224,22 +224,23 @@ impl Server {
         let peer = Peer::new(peer);
         service_fn(move |req| {
             let proxy = proxy.clone();
-            let closing = closing.clone();
+            let phase = phase.clone();
             let peer = peer.clone();
             // The request's future is large (kilobytes): boxed once here, hyper moves
             // only the box, where it would copy the whole of it as it stores it.
             let handling = Box::pin(async move { proxy.handle(req, peer, kind).await });
             async move {
                 let response = handling.await?;
-                let draining = closing.is_some_and(|closing| closing.load(Ordering::Relaxed));
+                let draining = phase.is_some_and(|phase| phase.get() >= Phase::Draining as u8);
                 Ok(if draining { last_on_connection(response) } else { response })
             }
         })
     }
 }
 
-/// How far a drain has come.
+/// How far a drain has come: the server's [`Level`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 enum Phase {
     /// No drain: connections are kept alive.
     Serving,
@@ -248,13 +249,6 @@ enum Phase {
     Draining,
     /// HTTP/1.1 connections close once their request in progress, if any, is answered.
     Closing,
-}
-
-/// Moves `phase` on to `to`, never back; whether it moved.
-fn advance(phase: &mut Phase, to: Phase) -> bool {
-    let moved = *phase < to;
-    *phase = (*phase).max(to);
-    moved
 }
 
 /// `response` as the last on its HTTP/1.1 connection ([`proxy::closing`]); a switch of
@@ -269,16 +263,6 @@ fn last_on_connection(response: hyper::Response<ProxyBody>) -> hyper::Response<P
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_drain_moves_on_and_never_back() {
-        let mut phase = Phase::Serving;
-        assert!(advance(&mut phase, Phase::Draining));
-        assert!(!advance(&mut phase, Phase::Draining));
-        assert!(advance(&mut phase, Phase::Closing));
-        assert!(!advance(&mut phase, Phase::Draining));
-        assert_eq!(phase, Phase::Closing);
-    }
 
     #[test]
     fn closing_responses_say_so_but_an_upgrade_keeps_its_header() {

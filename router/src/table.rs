@@ -7,7 +7,6 @@
 //! swaps it in; nothing in a published table changes afterwards except each route's
 //! round-robin cursor.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +16,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use paas_core::routes::{self, Received, RouteTable, WatchMessage};
 use paas_core::{AppName, Hostname};
+use rustc_hash::FxHashMap;
 
 use crate::certs::CertStore;
 
@@ -108,8 +108,10 @@ pub(crate) struct Table {
     /// The table as the controller sent it, for saving and for the next diff.
     pub source: Arc<RouteTable>,
     /// Every host name, lowercased, without port or trailing dot. `None` marks a
-    /// platform host that is not configured: a 404 that no route may take over.
-    hosts: HashMap<String, Option<Arc<Entry>>>,
+    /// platform host that is not configured: a 404 that no route may take over. Hashed
+    /// with Fx, not SipHash: a client's `Host` is only looked up, and the keys, which
+    /// decide what collides, are the platform's.
+    hosts: FxHashMap<String, Option<Arc<Entry>>>,
     /// The controller's entry, when configured: it answers ACME challenges of app hosts.
     controller: Option<Arc<Entry>>,
     /// When it was compiled, which is when it began to be served (for metrics).
@@ -119,7 +121,7 @@ pub(crate) struct Table {
 impl Table {
     /// Compiles `source`; the platform hosts win over any route of the same name.
     pub fn compile(source: Arc<RouteTable>, platform: &PlatformHosts) -> Self {
-        let mut hosts: HashMap<String, Option<Arc<Entry>>> = source
+        let mut hosts: FxHashMap<String, Option<Arc<Entry>>> = source
             .routes
             .iter()
             .map(|(host, route)| {

@@ -1,37 +1,41 @@
 //! A group of tasks that shutdown can wait for and then cut: the router's client
 //! connections, and the tunnels of upgraded ones.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::task::Poll;
 
 use tokio::sync::watch;
+
+use crate::signal::Level;
 
 /// Tasks spawned together, counted while they run.
 #[derive(Clone)]
 pub(crate) struct TaskGroup {
     /// How many tasks run.
     running: watch::Sender<usize>,
-    /// Becomes `true` when every task must end.
-    cut: watch::Sender<bool>,
+    /// Rises to 1 when every task must end (checked each time a task runs).
+    cut: Level,
 }
 
 impl Default for TaskGroup {
     fn default() -> Self {
-        Self { running: watch::channel(0).0, cut: watch::channel(false).0 }
+        Self { running: watch::channel(0).0, cut: Level::default() }
     }
 }
 
 impl TaskGroup {
     /// Runs `task` on a task of its own until it ends or the group is cut.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let mut cut = self.cut.subscribe();
+        let mut cut = self.cut.watcher();
         let running = self.running.clone();
         running.send_modify(|n| *n += 1);
         tokio::spawn(async move {
-            tokio::select! {
-                biased;
-                () = task => {}
-                _ = cut.wait_for(|cut| *cut) => {}
-            }
+            let mut task = std::pin::pin!(task);
+            poll_fn(|cx| match task.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(()),
+                Poll::Pending => cut.poll_reached(cx, 1),
+            })
+            .await;
             running.send_modify(|n| *n -= 1);
         });
     }
@@ -49,7 +53,7 @@ impl TaskGroup {
 
     /// Ends every task, and every task spawned from now on.
     pub fn cut(&self) {
-        self.cut.send_replace(true);
+        self.cut.raise(1);
     }
 }
 

@@ -19,7 +19,6 @@
 //! chunks. When the response head arrives before the request body is sent, the rest
 //! of the body is not sent and the connection closes after the response.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +31,7 @@ use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
+use rustc_hash::FxHashMap;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -184,7 +184,7 @@ struct Idle {
 
 /// The idle connections, by process address.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: Mutex<FxHashMap<SocketAddr, Vec<Idle>>>,
     connect_timeout: Duration,
 }
 
@@ -192,7 +192,7 @@ impl Pool {
     /// An empty pool, and its sweeper to run: it closes connections idle for longer
     /// than [`IDLE_TIMEOUT`] and ends once the pool is dropped.
     pub fn new(connect_timeout: Duration) -> (Arc<Self>, impl Future<Output = ()> + Send + 'static) {
-        let pool = Arc::new(Self { idle: Mutex::new(HashMap::new()), connect_timeout });
+        let pool = Arc::new(Self { idle: Mutex::new(FxHashMap::default()), connect_timeout });
         let weak = Arc::downgrade(&pool);
         (pool, sweep(weak))
     }
