@@ -67,8 +67,8 @@ pub fn normalise_host(raw: &str) -> Option<String> {
 }
 
 /// Removes the hop-by-hop headers: `Connection` and every header it names,
-/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the body
-/// again) and `Upgrade`. `Host` stays even when `Connection` names it.
+/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` (the body is framed
+/// again on each hop) and `Upgrade`. `Host` stays even when `Connection` names it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One look at each name finds those to remove; most messages have only a
     // `Connection` or none.

@@ -8,9 +8,11 @@
 //! [`RouterConfig::metrics_addr`] is set, serves Prometheus metrics on that admin
 //! address; [`run`] is the same without HTTPS.
 //!
-//! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/1.1 and
-//! HTTP/2 per connection), `client_io` and `head_scan` (HTTP/1.1 client bytes read
-//! strictly: smuggling shapes refused, stalled bodies timed out), `proxy` (one request:
+//! Modules: `server` (accepting, the connection limit, TLS handshakes, HTTP/2 per
+//! connection by hyper), `http1` (the router's own HTTP/1.1 server: requests in turn,
+//! timeouts, answers written, upgrades handed over), `request_head` (HTTP/1.1 request
+//! heads read strictly: smuggling shapes refused), `client_body` (a request body read
+//! off the connection as the proxy asks for it), `proxy` (one request:
 //! limits, route, headers, forward, answer), `upstream` and `upstream_wire` (the pool
 //! of HTTP/1.1 connections to processes and the router's own client on them: request
 //! heads written, response heads and chunks read), `request_body` (a request's body
@@ -36,20 +38,21 @@
 
 mod access;
 pub mod certs;
-mod client_io;
+mod client_body;
 pub mod config;
 mod controller;
 pub mod error;
 pub mod feed;
 pub mod handover;
-pub mod head_scan;
 pub mod headers;
+mod http1;
 mod https_policy;
 pub mod limits;
 mod metrics;
 pub mod persist;
 mod proxy;
 mod request_body;
+pub mod request_head;
 mod server;
 pub mod settings;
 mod signal;

@@ -1,16 +1,14 @@
 //! The limits a request must keep to before any process hears of it.
 //!
-//! On HTTP/1.1 the head scanner (`head_scan`) comes first: bare LF or CR, NUL,
-//! `Content-Length` with `Transfer-Encoding`, repeated or malformed lengths and
-//! codings other than `chunked` are a 400, and so is broken chunk framing. hyper
-//! enforces some while it reads the request head: a head that does not fit its read
-//! buffer ([`READ_BUFFER_BYTES`]) or has more than [`MAX_HEADERS`] headers is a 431,
-//! malformed request lines and header bytes are a 400. [`check_head`] adds the rest:
-//! a request target over [`MAX_TARGET_BYTES`] is a 414, headers over
+//! On HTTP/1.1 the head reader (`request_head`) comes first: bare LF or CR, NUL,
+//! `Content-Length` with `Transfer-Encoding`, repeated or malformed lengths, codings
+//! other than `chunked` and malformed request lines are a 400, a head that does not
+//! fit the read buffer ([`READ_BUFFER_BYTES`]) or has more than [`MAX_HEADERS`]
+//! headers a 431, and broken chunk framing is a 400. [`check_head`] adds the rest, on
+//! HTTP/2 too: a request target over [`MAX_TARGET_BYTES`] is a 414, headers over
 //! [`MAX_HEADER_BYTES`] (or too many, on HTTP/2) a 431, `Content-Length` together
-//! with `Transfer-Encoding` a 400 (a second line of defence: hyper drops the length
-//! of such a request), and a declared body over the router's limit a 413. Every
-//! refusal closes the connection.
+//! with `Transfer-Encoding` a 400 (a second line of defence), and a declared body over
+//! the router's limit a 413. Every refusal closes the connection.
 
 use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::http::request::Parts;
@@ -20,11 +18,9 @@ use hyper::StatusCode;
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// The most header bytes (names and values) a request may carry.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// The most header fields a request may carry: hyper's own limit on HTTP/1.1, which
-/// the server keeps by not setting one (a limit set by hand costs every request head
-/// two arrays filled before it is parsed).
+/// The most header fields a request may carry.
 pub const MAX_HEADERS: usize = 100;
-/// hyper's read buffer for a request head: the longest target, the most header
+/// The read buffer for an HTTP/1.1 request head: the longest target, the most header
 /// bytes, and room for the request line's method and version and the line ends.
 pub const READ_BUFFER_BYTES: usize = MAX_TARGET_BYTES + MAX_HEADER_BYTES + 100 * 4 + 1024;
 
@@ -70,7 +66,8 @@ pub(crate) fn check_head(parts: &Parts, max_body: u64) -> Result<(), Refusal> {
     if lengths.iter().next().is_some() && parts.headers.contains_key(TRANSFER_ENCODING) {
         return Err(Refusal::AmbiguousLength);
     }
-    // hyper refuses differing or unparsable lengths; equal repeats are one length.
+    // The HTTP/1.1 reader refuses repeated or unparsable lengths, hyper's HTTP/2 server
+    // differing ones; equal repeats are one length.
     let declared = lengths.iter().filter_map(|v| v.to_str().ok()?.trim().parse::<u64>().ok()).max();
     if declared.is_some_and(|length| length > max_body) {
         return Err(Refusal::BodyTooLarge);

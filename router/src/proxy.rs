@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 
 use crate::access::{AccessLog, RequestLine};
+use crate::client_body::ClientBody;
 use crate::error::ErrorChain;
 use crate::headers::{self, Forwarded, Peer};
 use crate::https_policy;
@@ -98,11 +98,11 @@ impl Proxy {
     /// every failure is a response.
     ///
     /// An HTTP/1 request that names an `Upgrade` and is not switched closes its
-    /// connection: the head scanner stops examining a connection after such a request
-    /// (`head_scan`), so it must carry no more requests.
+    /// connection: the HTTP/1.1 server reads no more requests after such a request
+    /// (`http1`).
     pub async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         peer: Peer,
         listener: Listener,
     ) -> Result<Response<ProxyBody>, Infallible> {
@@ -120,7 +120,7 @@ impl Proxy {
 
     async fn serve(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<ClientBody>,
         peer: &Peer,
         listener: Listener,
         started: Instant,
@@ -268,7 +268,7 @@ impl Proxy {
         mut parts: Parts,
         forwarding: &[(HeaderName, HeaderValue)],
         path_and_query: &PathAndQuery,
-        body: Incoming,
+        body: ClientBody,
         client_upgrade: Option<ClientUpgrade>,
         peer: SocketAddr,
         served: &mut Served,

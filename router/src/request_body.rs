@@ -15,9 +15,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
+use crate::client_body::{BodyError, ClientBody};
 use crate::sleeps::Sleeps;
 
 /// The client's body of one request, shared by its attempts.
@@ -32,7 +33,7 @@ pub(crate) struct BodySlot {
 
 /// What the attempts share of a body: the body until one takes it, and what it saw.
 struct Shared {
-    body: Option<Incoming>,
+    body: Option<ClientBody>,
     /// What went wrong on the client's side, first fault first.
     fault: Option<BodyFault>,
     /// When the body last moved: the request began, a frame came or it ended.
@@ -42,7 +43,7 @@ struct Shared {
 /// What went wrong on the client's side of a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyFault {
-    /// hyper could not read it (bad chunk framing, or the client went away).
+    /// It could not be read (bad chunk framing, or the client went away).
     Malformed,
     /// It grew past the router's body limit.
     TooLarge,
@@ -61,7 +62,7 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 impl BodySlot {
     /// The slot of `body`, which may bring at most `limit` bytes.
-    pub fn new(body: Incoming, limit: u64) -> Self {
+    pub fn new(body: ClientBody, limit: u64) -> Self {
         let began = Instant::now();
         let shared = match body.is_end_stream() {
             true => None,
@@ -105,7 +106,7 @@ impl BodySlot {
     }
 }
 
-/// Whether a body error is the client's connection timing out (see `client_io`).
+/// Whether a body error is the client's connection timing out (see `http1`).
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
@@ -123,7 +124,7 @@ pub(crate) struct RetryBody {
     /// None for a request without a body.
     slot: Option<Arc<Mutex<Shared>>>,
     /// The client's body, once this attempt took it.
-    body: Option<Incoming>,
+    body: Option<ClientBody>,
     /// How many more bytes may come.
     left: u64,
 }
@@ -149,7 +150,7 @@ impl RetryBody {
 
     /// `f` of the client's body, wherever it is now; none once an attempt took it
     /// (or for a request without one).
-    fn peek<T>(&self, f: impl FnOnce(Option<&Incoming>) -> T) -> T {
+    fn peek<T>(&self, f: impl FnOnce(Option<&ClientBody>) -> T) -> T {
         match (&self.body, &self.slot) {
             (Some(body), _) => f(Some(body)),
             (None, Some(slot)) => f(lock(slot).body.as_ref()),
@@ -160,7 +161,7 @@ impl RetryBody {
 
 impl Body for RetryBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -185,11 +186,11 @@ impl Body for RetryBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => {
-                this.record(match timed_out(&e) {
+                this.record(match timed_out(&*e) {
                     true => BodyFault::Stalled,
                     false => BodyFault::Malformed,
                 });
-                Poll::Ready(Some(Err(Box::new(e))))
+                Poll::Ready(Some(Err(e)))
             }
             None => {
                 this.moved();

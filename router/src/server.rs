@@ -1,8 +1,9 @@
 //! The listeners: accepting client connections (at most
 //! [`RouterConfig::max_connections`] open at once), the TLS handshake on the HTTPS
-//! listener, and HTTP on each connection: HTTP/1.1 with upgrades on both, HTTP/2 on
-//! TLS connections whose ALPN chose `h2`. Every connection is a task of one
-//! [`TaskGroup`]; [`Server::drain`] asks each to finish its requests and close.
+//! listener, and HTTP on each connection: HTTP/1.1 with upgrades on both (the
+//! router's own server, `http1`), HTTP/2 (hyper's) on TLS connections whose ALPN
+//! chose `h2`. Every connection is a task of one [`TaskGroup`]; [`Server::drain`] asks
+//! each to finish its requests and close.
 //!
 //! A drain closes HTTP/1.1 connections in two steps, because closing a kept-alive
 //! connection while it is idle races the client, which may be sending its next request
@@ -13,12 +14,9 @@
 //! connections get their GOAWAY at once: its last-stream id tells the client which
 //! requests were taken, so it has no such race.
 //!
-//! HTTP/1.1 connections are read through [`ClientIo`], which refuses the request
-//! heads hyper would accept leniently and times out stalled request bodies.
-//!
-//! hyper's own server builders are used rather than `hyper_util`'s automatic one,
-//! whose protocol detection reads the first bytes without any timeout: here the
-//! header read timeout runs from the moment a connection is accepted.
+//! The HTTP/1.1 header read timeout runs from the moment a connection is accepted;
+//! hyper's HTTP/2 server is used without `hyper_util`'s automatic protocol detection,
+//! which reads the first bytes without any timeout.
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -26,22 +24,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::client_io::ClientIo;
+use crate::client_body::ClientBody;
 use crate::error::ErrorChain;
 use crate::headers::Peer;
+use crate::http1::{ClientStream, Http1, Phase};
 use crate::limits;
 use crate::metrics::Metrics;
-use crate::proxy::{self, Listener, Proxy, ProxyBody};
+use crate::proxy::{Listener, Proxy, ProxyBody};
 use crate::signal::Level;
-use crate::sleeps::RecyclingTimer;
 use crate::tasks::TaskGroup;
 use crate::tls::ALPN_H2;
 use crate::RouterConfig;
@@ -49,7 +46,7 @@ use crate::RouterConfig;
 /// What serves the connections of every listener.
 pub(crate) struct Server {
     proxy: Arc<Proxy>,
-    http1: http1::Builder,
+    http1: Http1,
     http2: http2::Builder<TokioExecutor>,
     /// How far a drain has come, a [`Phase`]: read on every HTTP/1.1 response (which
     /// says `Connection: close` from [`Phase::Draining`] on) and each time a
@@ -58,7 +55,6 @@ pub(crate) struct Server {
     /// One permit per open connection.
     permits: Arc<Semaphore>,
     tls_handshake_timeout: Duration,
-    body_read_timeout: Duration,
     /// The open client connections.
     pub connections: TaskGroup,
     /// Where open connections are counted.
@@ -67,11 +63,9 @@ pub(crate) struct Server {
 
 impl Server {
     pub fn new(proxy: Arc<Proxy>, config: &RouterConfig, metrics: Arc<Metrics>) -> Self {
-        let mut http1 = http1::Builder::new();
-        http1
-            .timer(RecyclingTimer::default())
-            .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(limits::READ_BUFFER_BYTES);
+        let phase = Level::new(Phase::Serving as u8);
+        let http1 =
+            Http1::new(proxy.clone(), config.header_read_timeout, config.body_read_timeout, phase.clone());
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -83,10 +77,9 @@ impl Server {
             proxy,
             http1,
             http2,
-            phase: Level::new(Phase::Serving as u8),
+            phase,
             permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
             tls_handshake_timeout: config.tls_handshake_timeout,
-            body_read_timeout: config.body_read_timeout,
             connections: TaskGroup::default(),
             metrics,
         }
@@ -186,32 +179,20 @@ impl Server {
         }
     }
 
-    async fn serve_http1<I>(&self, io: I, peer: SocketAddr, kind: Listener)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let io = ClientIo::new(io, peer, self.body_read_timeout);
-        let service = self.service(peer, kind, Some(self.phase.clone()));
-        let connection = self.http1.serve_connection(TokioIo::new(io), service).with_upgrades();
-        self.serve_until(connection, Phase::Closing, |c| c.graceful_shutdown(), peer).await;
+    async fn serve_http1<I: ClientStream>(&self, io: I, peer: SocketAddr, kind: Listener) {
+        self.http1.serve(io, Peer::new(peer), kind).await;
     }
 
-    async fn serve_http2<I>(&self, io: I, peer: SocketAddr, kind: Listener)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let connection = self.http2.serve_connection(TokioIo::new(io), self.service(peer, kind, None));
+    async fn serve_http2<I: ClientStream>(&self, io: I, peer: SocketAddr, kind: Listener) {
+        let connection = self.http2.serve_connection(TokioIo::new(io), self.service(peer, kind));
         self.serve_until(connection, Phase::Draining, |c| c.graceful_shutdown(), peer).await;
     }
 
-    /// The proxy as a service of one connection; with the drain's `phase`, its
-    /// responses say `Connection: close` once a drain began (HTTP/1.1 only: HTTP/2 has
-    /// no such header).
+    /// The proxy as a service of one HTTP/2 connection.
     fn service(
         &self,
         peer: SocketAddr,
         kind: Listener,
-        phase: Option<Level>,
     ) -> impl hyper::service::Service<
         hyper::Request<hyper::body::Incoming>,
         Response = hyper::Response<ProxyBody>,
@@ -222,57 +203,12 @@ impl Server {
     > + Clone {
         let proxy = self.proxy.clone();
         let peer = Peer::new(peer);
-        service_fn(move |req| {
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let proxy = proxy.clone();
-            let phase = phase.clone();
             let peer = peer.clone();
             // The request's future is large (kilobytes): boxed once here, hyper moves
             // only the box, where it would copy the whole of it as it stores it.
-            let handling = Box::pin(async move { proxy.handle(req, peer, kind).await });
-            async move {
-                let response = handling.await?;
-                let draining = phase.is_some_and(|phase| phase.get() >= Phase::Draining as u8);
-                Ok(if draining { last_on_connection(response) } else { response })
-            }
+            Box::pin(async move { proxy.handle(req.map(ClientBody::Http2), peer, kind).await })
         })
-    }
-}
-
-/// How far a drain has come: the server's [`Level`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-enum Phase {
-    /// No drain: connections are kept alive.
-    Serving,
-    /// HTTP/2 connections were told to go away; HTTP/1.1 responses say
-    /// `Connection: close`.
-    Draining,
-    /// HTTP/1.1 connections close once their request in progress, if any, is answered.
-    Closing,
-}
-
-/// `response` as the last on its HTTP/1.1 connection ([`proxy::closing`]); a switch of
-/// protocols keeps its `Connection: upgrade`.
-fn last_on_connection(response: hyper::Response<ProxyBody>) -> hyper::Response<ProxyBody> {
-    match response.status() {
-        hyper::StatusCode::SWITCHING_PROTOCOLS => response,
-        _ => proxy::closing(response),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closing_responses_say_so_but_an_upgrade_keeps_its_header() {
-        let ok = last_on_connection(proxy::page(hyper::StatusCode::OK));
-        assert_eq!(ok.headers()[hyper::header::CONNECTION], "close");
-        let mut switched = proxy::page(hyper::StatusCode::SWITCHING_PROTOCOLS);
-        switched
-            .headers_mut()
-            .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("upgrade"));
-        let switched = last_on_connection(switched);
-        assert_eq!(switched.headers()[hyper::header::CONNECTION], "upgrade");
     }
 }

@@ -1,24 +1,20 @@
-//! Timeouts that almost never fire, at a small cost per request: the header read
-//! timeout of every HTTP/1.1 request and the response timeout of every forwarded one.
+//! Timeouts that almost never fire, at a small cost per request: the header and body
+//! read timeouts of HTTP/1.1 requests and the response timeout of every forwarded one.
 //!
 //! A fresh `tokio::time::Sleep` per request enters the runtime's timer wheel when first
-//! polled and leaves it when dropped, two locked wheel operations (and, for hyper's
-//! header read timeout, a box) per request for a timer that is nearly always dropped
-//! long before its deadline. [`Sleeps`] keeps the sleeps of finished timeouts and hands
+//! polled and leaves it when dropped, two locked wheel operations per request for a
+//! timer that is nearly always dropped long before its deadline. [`Sleeps`] keeps the sleeps of finished timeouts and hands
 //! them to the next ones, still in the wheel at their old deadline. A [`Timeout`] whose
 //! sleep wakes before its own deadline (the old one, or one moved later since) sets
 //! the sleep to its deadline then, so a sleep moves in the wheel about once per timeout
 //! period instead of twice per request. A sleep set further out than a new deadline is
 //! moved at once. One [`Sleeps`] serves one kind of timeout, so that its deadlines
 //! (now plus the same duration) mostly only grow.
-//!
-//! [`RecyclingTimer`] is hyper's timer over one [`Sleeps`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
@@ -91,36 +87,10 @@ impl Drop for Timeout {
     }
 }
 
-impl hyper::rt::Sleep for Timeout {}
-
-/// hyper's timer over one [`Sleeps`].
-#[derive(Clone, Default)]
-pub(crate) struct RecyclingTimer(Arc<Sleeps>);
-
-impl hyper::rt::Timer for RecyclingTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(self.0.until(Instant::now() + duration))
-    }
-
-    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(self.0.until(deadline.into()))
-    }
-
-    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
-        match sleep.as_mut().downcast_mut_pin::<Timeout>() {
-            Some(timeout) => timeout.get_mut().set_deadline(new_deadline.into()),
-            None => *sleep = self.sleep_until(new_deadline),
-        }
-    }
-
-    fn now(&self) -> std::time::Instant {
-        Instant::now().into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -165,17 +135,6 @@ mod tests {
         timeout.set_deadline(started + 80 * MS);
         timeout.await;
         assert_eq!(started.elapsed().as_millis(), 80);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn hypers_reset_moves_the_deadline() {
-        use hyper::rt::Timer;
-        let timer = RecyclingTimer::default();
-        let started = Instant::now();
-        let mut sleep = timer.sleep(Duration::from_secs(30));
-        timer.reset(&mut sleep, (started + 40 * MS).into());
-        sleep.await;
-        assert_eq!(started.elapsed().as_millis(), 40);
     }
 
     fn futures_poll(timeout: &mut Timeout) -> Poll<()> {

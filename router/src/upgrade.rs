@@ -3,21 +3,21 @@
 //! `101 Switching Protocols` the client's connection and the process's are spliced
 //! into one byte tunnel.
 //!
-//! Bytes the client sends after its upgrade request wait in hyper's buffer and reach
-//! the process only once the `101` has been passed back; any other answer goes back as
+//! Bytes the client sends after its upgrade request wait in the connection's input
+//! (`http1`) and reach the process only once the `101` has been passed back; any other answer goes back as
 //! a normal response and nothing is spliced. A tunnel has no timeouts of its own (an
 //! idle WebSocket stays open); it ends when either side closes, or when the router
 //! shuts down and its grace period is over ([`TaskGroup::cut`]).
 
 use std::net::SocketAddr;
 
-use crate::error::ErrorChain;
+use tokio::sync::oneshot;
+
+use crate::http1::{PendingUpgrade, Upgraded};
 use crate::tasks::TaskGroup;
 use crate::upstream::Tunnel;
 use hyper::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
-use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode, Version};
-use hyper_util::rt::TokioIo;
 
 /// The protocol a request asks to switch to: its `Upgrade` header, when it is an
 /// HTTP/1.1 request whose `Connection` names `upgrade`. `None` for anything else
@@ -50,15 +50,16 @@ pub(crate) fn set_upgrade_headers(headers: &mut HeaderMap, protocol: HeaderValue
 pub(crate) struct ClientUpgrade {
     /// What the client asked for (`websocket`).
     pub protocol: HeaderValue,
-    /// The client's connection, once hyper has sent the `101`.
-    pub connection: OnUpgrade,
+    /// The client's connection, once the server has written the `101`.
+    pub connection: oneshot::Receiver<Upgraded>,
 }
 
 impl ClientUpgrade {
     /// Takes the upgrade out of `req` when it asks for one.
     pub fn take<B>(req: &mut Request<B>) -> Option<Self> {
         let protocol = requested(req)?;
-        Some(Self { protocol, connection: hyper::upgrade::on(req) })
+        let connection = req.extensions_mut().remove::<PendingUpgrade>()?.take()?;
+        Some(Self { protocol, connection })
     }
 }
 
@@ -71,25 +72,21 @@ pub(crate) fn switched<B>(response: &Response<B>) -> Option<HeaderValue> {
     response.headers().get(UPGRADE).cloned()
 }
 
-/// Splices the two sides of an upgraded connection once the client's is ready (hyper
-/// has sent it the `101`), on a task of `tunnels`. `what` names the tunnel in logs
+/// Splices the two sides of an upgraded connection once the client's is ready (the
+/// server has written it the `101`), on a task of `tunnels`. `what` names the tunnel in logs
 /// (app and process, never a header).
 pub(crate) fn splice(
     tunnels: &TaskGroup,
-    client: OnUpgrade,
+    client: oneshot::Receiver<Upgraded>,
     mut upstream: Tunnel,
     peer: SocketAddr,
     what: String,
 ) {
     tunnels.spawn(async move {
-        let client = match client.await {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::debug!(%peer, tunnel = %what, error = %ErrorChain(&e), "the upgrade failed");
-                return;
-            }
+        let Ok(mut client) = client.await else {
+            tracing::debug!(%peer, tunnel = %what, "the client's connection closed before the switch");
+            return;
         };
-        let mut client = TokioIo::new(client);
         match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             Ok((up, down)) => tracing::debug!(%peer, tunnel = %what, up, down, "the tunnel closed"),
             Err(e) => tracing::debug!(%peer, tunnel = %what, error = %e, "the tunnel broke"),

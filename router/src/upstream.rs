@@ -579,7 +579,7 @@ impl Body for UpstreamBody {
             let Some(conn) = &mut this.conn else { return Poll::Ready(None) };
             match Self::step(conn, &mut this.reading) {
                 Step::Frame(data) => {
-                    // The last bytes of a body give its connection back at once: hyper
+                    // The last bytes of a body give its connection back at once: a server
                     // polls no further once the body says it has ended.
                     if matches!(this.reading, Reading::Length(0)) {
                         this.finish();

@@ -206,12 +206,12 @@ fn framing(
 }
 
 /// The comma-separated tokens of a header value, trimmed, empty ones skipped.
-fn comma_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn comma_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|token| !token.is_empty())
 }
 
 /// A decimal number of at most 19 digits.
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
