@@ -21,6 +21,10 @@
 //! for a moment ([`LINGER`]), so that a client still sending gets the answer rather
 //! than a reset.
 //!
+//! While a request without a body waits for its answer, the connection is watched for
+//! the client leaving, which drops the request and with it the connection to the
+//! process (as a `499` would be in nginx's log; nothing is answered).
+//!
 //! After a request naming `Upgrade`, the bytes that follow are not read as requests:
 //! when the process switches protocols, the `101` is written and the connection,
 //! with whatever the client sent after its request, goes to the tunnel
@@ -292,14 +296,26 @@ impl Http1 {
         let response = {
             let mut handling = pin!(self.proxy.handle(request, peer.clone(), listener));
             poll_fn(|cx| {
-                if let Some(pump) = &mut pump {
-                    pump.poll_run(cx, reader, Some(&mut *writer));
+                match &mut pump {
+                    Some(pump) if !pump.done() => pump.poll_run(cx, reader, Some(&mut *writer)),
+                    // No body to read: the input is watched for the client leaving,
+                    // which drops the request (and its connection to the process).
+                    _ => {
+                        if reader.poll_closed(cx).is_ready() {
+                            return Poll::Ready(None);
+                        }
+                    }
                 }
-                handling.as_mut().poll(cx)
+                handling.as_mut().poll(cx).map(Some)
             })
             .await
         };
-        let Ok(response) = response;
+        let Some(Ok(response)) = response else {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client left before its answer",
+            ));
+        };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(upgrade) = upgrade {
                 writer.switch(response).await?;
@@ -378,6 +394,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             self.start = 0;
             self.end = 0;
         }
+    }
+
+    /// Ready once the client closed its side (or the connection broke), reading what
+    /// comes meanwhile (a pipelined request) while there is room for it.
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.end < self.buf.len() {
+            let mut read = ReadBuf::new(&mut self.buf[self.end..]);
+            match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => self.end += read.filled().len(),
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Pending
     }
 
     /// Reads more; `Ok(0)` when the client closed its side. The buffer grows for a

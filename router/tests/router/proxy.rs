@@ -261,3 +261,32 @@ async fn platform_hosts_go_to_the_controller_and_the_builder() {
         assert_eq!(bare.get(&host, "/").await.status, StatusCode::NOT_FOUND, "{host} without an address");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_its_answer_takes_the_request_to_the_process_along() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A process that takes the request and never answers, then waits for the router to
+    // close the connection.
+    let process = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = process.local_addr().unwrap();
+    let feed = TestFeed::spawn(table(1, vec![("slow.paas.test", route("slow", &[addr]))])).await;
+    let router = TestRouter::spawn_fed(&feed, 1).await;
+
+    let mut client = tokio::net::TcpStream::connect(router.addr).await.unwrap();
+    client.write_all(b"GET /wait HTTP/1.1\r\nhost: slow.paas.test\r\n\r\n").await.unwrap();
+    let (mut upstream, _) =
+        tokio::time::timeout(Duration::from_secs(10), process.accept()).await.unwrap().unwrap();
+    let mut request = Vec::new();
+    while !request.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        assert_eq!(upstream.read(&mut byte).await.unwrap(), 1, "the request reached the process");
+        request.push(byte[0]);
+    }
+    assert!(request.starts_with(b"GET /wait HTTP/1.1\r\n"));
+    drop(client);
+    // The router's response timeout is a minute: only the client's leaving can close
+    // this connection within seconds.
+    let mut rest = [0; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), upstream.read(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the router let go of the process: {closed:?}");
+}
