@@ -52,6 +52,7 @@ use crate::proxy::{self, Listener, Proxy, ProxyBody};
 use crate::request_head::{self, BodyFraming, RequestHead};
 use crate::signal::{Level, Watcher};
 use crate::sleeps::{Sleeps, Timeout};
+use crate::upgrade::Rewound;
 use crate::upstream_wire::{ChunkedDecoder, Decoded};
 
 /// How much of a connection's input is read at once, and its buffer's size until a
@@ -87,10 +88,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
 
 /// The client's connection after a switch of protocols, with what it sent after its
 /// upgrade request.
-pub(crate) struct Upgraded {
-    io: Box<dyn ClientStream>,
-    early: Bytes,
-}
+pub(crate) type Upgraded = Rewound<Box<dyn ClientStream>>;
 
 /// Where a request that asks for an upgrade gets its connection, once the `101` is
 /// written; in the request's extensions (which hold only what can be cloned: the one
@@ -102,32 +100,6 @@ impl PendingUpgrade {
     /// The connection's receiver, to the first who asks.
     pub fn take(&self) -> Option<oneshot::Receiver<Upgraded>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-impl AsyncRead for Upgraded {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.early.is_empty() {
-            let n = this.early.len().min(buf.remaining());
-            buf.put_slice(&this.early.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Upgraded {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -172,7 +144,7 @@ impl Http1 {
                     tracing::debug!(peer = %peer.addr(), ?fault, "refused a malformed request");
                     let answer = proxy::closing(proxy::page(fault.status()));
                     let _ = writer
-                        .answer(answer, &Asked::REFUSED, None, None::<(&mut Pump, &mut Reader<I>)>)
+                        .answer(answer, &Asked::REFUSED, false, None::<(&mut Pump, &mut Reader<I>)>)
                         .await;
                     return linger(reader, writer).await;
                 }
@@ -183,8 +155,8 @@ impl Http1 {
                 Ok(After::Close) => return linger(reader, writer).await,
                 Ok(After::Switched(upgrade)) => {
                     let early = Bytes::copy_from_slice(reader.unread());
-                    let io = Box::new(reader.io.unsplit(writer.io));
-                    let _ = upgrade.send(Upgraded { io, early });
+                    let io: Box<dyn ClientStream> = Box::new(reader.io.unsplit(writer.io));
+                    let _ = upgrade.send(Rewound::new(io, early));
                     return;
                 }
                 Err(e) => {
@@ -254,11 +226,7 @@ impl Http1 {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let asked = Asked {
-            head: head.method == Method::HEAD,
-            http11: head.version == Version::HTTP_11,
-            keep_alive: head.keep_alive,
-        };
+        let asked = Asked { head: head.method == Method::HEAD, http11: head.version == Version::HTTP_11 };
         let (body, mut pump) = match head.body {
             BodyFraming::Empty => (ClientBody::Empty, None),
             framing => {
@@ -324,9 +292,9 @@ impl Http1 {
         }
         let draining = self.phase.get() >= Phase::Draining as u8;
         let body_done = pump.as_ref().is_none_or(Pump::done);
-        let keep = asked.keep_alive && !draining && body_done && !head.upgrade;
-        let kept = writer.answer(response, &asked, Some(keep), reader_pump(&mut pump, reader)).await?;
-        Ok(match kept && pump.as_ref().is_none_or(Pump::done) {
+        let keep = head.keep_alive && !draining && body_done && !head.upgrade;
+        let pump = pump.as_mut().map(|pump| (pump, &mut *reader));
+        Ok(match writer.answer(response, &asked, keep, pump).await? {
             true => After::KeepAlive,
             false => After::Close,
         })
@@ -354,21 +322,11 @@ struct Asked {
     /// A `HEAD` request: the answer has no body.
     head: bool,
     http11: bool,
-    keep_alive: bool,
 }
 
 impl Asked {
     /// For the answer to a refused head.
-    const REFUSED: Self = Self { head: false, http11: true, keep_alive: false };
-}
-
-/// The pump of the request body, if any, with the connection's input, for the time
-/// the answer is written.
-fn reader_pump<'a, R>(
-    pump: &'a mut Option<Pump>,
-    reader: &'a mut Reader<R>,
-) -> Option<(&'a mut Pump, &'a mut Reader<R>)> {
-    pump.as_mut().map(|pump| (pump, reader))
+    const REFUSED: Self = Self { head: false, http11: true };
 }
 
 /// The connection's input: what was read and not yet used, `buf[start..end]`.
@@ -379,21 +337,24 @@ struct Reader<R> {
     end: usize,
 }
 
-impl<R: AsyncRead + Unpin> Reader<R> {
-    fn new(io: ReadHalf<R>) -> Self {
-        Self { io, buf: vec![0; READ_CHUNK], start: 0, end: 0 }
-    }
-
+impl<R> Reader<R> {
     fn unread(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
+    /// Drops `n` bytes of the input; an empty input starts again at the buffer's start.
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    fn new(io: ReadHalf<R>) -> Self {
+        Self { io, buf: vec![0; READ_CHUNK], start: 0, end: 0 }
     }
 
     /// Ready once the client closed its side (or the connection broke), reading what
@@ -431,10 +392,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
         let n = read.filled().len();
         self.end += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
         Poll::Ready(Ok(n))
     }
 }
@@ -448,17 +405,16 @@ struct Writer<W> {
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Writes `response` as the answer to a request that asked `asked`, keeping the
-    /// connection when `keep` (`None`: close, and say nothing of it beyond what the
-    /// answer says); returns whether the connection is kept. Meanwhile the request
-    /// body's `pump` goes on reading.
+    /// connection when `keep` and the answer allows; returns whether the connection is
+    /// kept. Meanwhile the request body's `pump` goes on reading.
     async fn answer<R: AsyncRead + Unpin>(
         &mut self,
         response: Response<ProxyBody>,
         asked: &Asked,
-        keep: Option<bool>,
+        keep: bool,
         mut pump: Option<(&mut Pump, &mut Reader<R>)>,
     ) -> io::Result<bool> {
-        let mut writing = pin!(self.write_answer(response, asked, keep.unwrap_or(false)));
+        let mut writing = pin!(self.write_answer(response, asked, keep));
         poll_fn(|cx| {
             if let Some((pump, reader)) = &mut pump {
                 pump.poll_run(cx, reader, None::<&mut Writer<W>>);
@@ -668,8 +624,7 @@ async fn linger<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(mut reader: Reader<
     let drained = async {
         let mut dropped = 0;
         while dropped < LINGER_BYTES {
-            reader.start = 0;
-            reader.end = 0;
+            reader.consume(reader.unread().len());
             match poll_fn(|cx| reader.poll_fill(cx)).await {
                 Ok(n) if n > 0 => dropped += n,
                 _ => return,
@@ -788,7 +743,7 @@ impl Pump {
     /// Hands over what the input holds of the body.
     fn take<R>(&mut self, reader: &mut Reader<R>) {
         let unread = &reader.buf[reader.start..reader.end];
-        match &mut self.state {
+        let taken = match &mut self.state {
             PumpState::Length(left) => {
                 let n = usize::try_from(*left).map_or(unread.len(), |left| left.min(unread.len()));
                 *left -= n as u64;
@@ -797,30 +752,27 @@ impl Pump {
                 if last {
                     self.state = PumpState::Done { whole: true };
                 }
-                reader.start += n;
+                n
             }
             PumpState::Chunked(decoder) => match decoder.decode(unread) {
                 Ok((taken, Decoded::Data(range))) => {
                     self.sender.send(Bytes::copy_from_slice(&unread[range]), false);
-                    reader.start += taken;
+                    taken
                 }
-                Ok((taken, Decoded::NeedMore)) => reader.start += taken,
+                Ok((taken, Decoded::NeedMore)) => taken,
                 Ok((taken, Decoded::End)) => {
                     self.sender.end();
                     self.state = PumpState::Done { whole: true };
-                    reader.start += taken;
+                    taken
                 }
                 Err(_) => {
-                    reader.start = reader.end;
                     self.fail(io::ErrorKind::InvalidData, "malformed chunked body");
+                    unread.len()
                 }
             },
-            PumpState::Done { .. } => {}
-        }
-        if reader.start == reader.end {
-            reader.start = 0;
-            reader.end = 0;
-        }
+            PumpState::Done { .. } => 0,
+        };
+        reader.consume(taken);
     }
 
     fn fail(&mut self, kind: io::ErrorKind, what: &'static str) {
@@ -873,7 +825,7 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const ASKED_11: Asked = Asked { head: false, http11: true, keep_alive: true };
+    const ASKED_11: Asked = Asked { head: false, http11: true };
 
     #[test]
     fn a_head_says_its_framing_and_whether_the_connection_stays() {
@@ -887,7 +839,7 @@ mod tests {
         assert!(text.contains("\r\ntransfer-encoding: chunked\r\n"), "{text}");
         assert_eq!(text.matches("connection: close").count(), 1, "{text}");
 
-        let old = Asked { head: false, http11: false, keep_alive: true };
+        let old = Asked { head: false, http11: false };
         assert!(head_of(page(), Framing::Length(1), None, true, &old).contains("connection: keep-alive\r\n"));
 
         let mut switched = Response::new(page().into_body());

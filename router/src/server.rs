@@ -20,7 +20,6 @@
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,35 +131,6 @@ impl Server {
         self.phase.raise(Phase::Closing as u8);
     }
 
-    /// Runs `connection` to its end, shutting it down gracefully once the drain reaches
-    /// `closes_at`.
-    async fn serve_until<C, E>(
-        &self,
-        connection: C,
-        closes_at: Phase,
-        shutdown: fn(Pin<&mut C>),
-        peer: SocketAddr,
-    ) where
-        C: Future<Output = Result<(), E>>,
-        E: std::error::Error + 'static,
-    {
-        let mut connection = std::pin::pin!(connection);
-        let mut phase = Some(self.phase.watcher());
-        let ended = poll_fn(|cx| {
-            if let Some(watcher) = &mut phase {
-                if watcher.poll_reached(cx, closes_at as u8).is_ready() {
-                    phase = None;
-                    shutdown(connection.as_mut());
-                }
-            }
-            connection.as_mut().poll(cx)
-        })
-        .await;
-        if let Err(e) = ended {
-            tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
-        }
-    }
-
     async fn serve_tls(&self, tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr, kind: Listener) {
         let stream = match tokio::time::timeout(self.tls_handshake_timeout, tls.accept(stream)).await {
             Ok(Ok(stream)) => stream,
@@ -183,9 +153,25 @@ impl Server {
         self.http1.serve(io, Peer::new(peer), kind).await;
     }
 
+    /// Serves an HTTP/2 connection to its end; once a drain begins, it sends its
+    /// GOAWAY and finishes the streams it took.
     async fn serve_http2<I: ClientStream>(&self, io: I, peer: SocketAddr, kind: Listener) {
         let connection = self.http2.serve_connection(TokioIo::new(io), self.service(peer, kind));
-        self.serve_until(connection, Phase::Draining, |c| c.graceful_shutdown(), peer).await;
+        let mut connection = std::pin::pin!(connection);
+        let mut phase = Some(self.phase.watcher());
+        let ended = poll_fn(|cx| {
+            if let Some(watcher) = &mut phase {
+                if watcher.poll_reached(cx, Phase::Draining as u8).is_ready() {
+                    phase = None;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+            connection.as_mut().poll(cx)
+        })
+        .await;
+        if let Err(e) = ended {
+            tracing::debug!(%peer, error = %ErrorChain(&e), "connection ended with an error");
+        }
     }
 
     /// The proxy as a service of one HTTP/2 connection.

@@ -11,6 +11,12 @@
 
 use std::net::SocketAddr;
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use crate::http1::{PendingUpgrade, Upgraded};
@@ -18,6 +24,45 @@ use crate::tasks::TaskGroup;
 use crate::upstream::Tunnel;
 use hyper::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
 use hyper::{Request, Response, StatusCode, Version};
+
+/// One side of a tunnel: the bytes that side sent after its head (read ahead with
+/// it), then the connection itself.
+pub(crate) struct Rewound<S> {
+    io: S,
+    early: Bytes,
+}
+
+impl<S> Rewound<S> {
+    pub fn new(io: S, early: Bytes) -> Self {
+        Self { io, early }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.early.is_empty() {
+            let n = this.early.len().min(buf.remaining());
+            buf.put_slice(&this.early.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
 
 /// The protocol a request asks to switch to: its `Upgrade` header, when it is an
 /// HTTP/1.1 request whose `Connection` names `upgrade`. `None` for anything else

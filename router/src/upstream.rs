@@ -37,6 +37,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::request_body::RetryBody;
+use crate::upgrade::Rewound;
 use crate::upstream_wire::{self, ChunkedDecoder, Decoded, Framing, HeadError, ResponseHead};
 
 /// How long an idle connection to a process is kept.
@@ -513,7 +514,7 @@ impl UpstreamBody {
     pub fn into_tunnel(mut self) -> Option<Tunnel> {
         let conn = self.conn.take()?;
         let early = Bytes::copy_from_slice(conn.buffered());
-        Some(Tunnel { stream: conn.stream, early })
+        Some(Rewound::new(conn.stream, early))
     }
 
     /// The body ended: its connection goes back to the pool when it can be kept.
@@ -632,36 +633,7 @@ impl Body for UpstreamBody {
 
 /// A connection to a process after it switched protocols: the bytes it sent after its
 /// `101`, then the connection itself.
-pub(crate) struct Tunnel {
-    stream: TcpStream,
-    early: Bytes,
-}
-
-impl AsyncRead for Tunnel {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.early.is_empty() {
-            let n = buf.remaining().min(this.early.len());
-            buf.put_slice(&this.early.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Tunnel {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
+pub(crate) type Tunnel = Rewound<TcpStream>;
 
 #[cfg(test)]
 mod tests {
